@@ -1,0 +1,6 @@
+"""Custom Kedro datasets, only where kedro-datasets and kedro-mlflow have none."""
+
+from linear_nets.datasets.mlflow_metrics import MlflowMetricsDataset
+from linear_nets.datasets.remote_file import ChecksumMismatchError, RemoteFile, RemoteFileDataset
+
+__all__ = ["ChecksumMismatchError", "MlflowMetricsDataset", "RemoteFile", "RemoteFileDataset"]

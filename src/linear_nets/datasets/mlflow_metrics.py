@@ -1,0 +1,83 @@
+"""Metrics kept as a local JSON file and logged to the active MLflow run in one batch.
+
+kedro-mlflow's metrics datasets log one point per request; a history of thousands of epochs
+then costs seconds of SQLite round trips. This dataset sends them with ``log_batch``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from kedro.io import AbstractDataset, DatasetError
+
+Metrics = dict[str, float | list[float]]
+_BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch call
+
+
+class MlflowMetricsDataset(AbstractDataset[Metrics, Metrics]):
+    """Save ``{name: value}`` or ``{name: [per-epoch values]}`` to JSON and to MLflow.
+
+    A list is logged as a history with step = epoch (1, 2, ...); a number is logged at step 0.
+    Without an active MLflow run only the JSON file is written.
+
+    Example catalog entry::
+
+        boston_metrics:
+          type: linear_nets.datasets.MlflowMetricsDataset
+          filepath: data/08_reporting/boston_metrics.json
+    """
+
+    def __init__(
+        self, *, filepath: str, prefix: str | None = None, metadata: dict[str, Any] | None = None
+    ) -> None:
+        self._path = Path(filepath)
+        self._prefix = prefix
+        self.metadata = metadata
+
+    def load(self) -> Metrics:
+        return json.loads(self._path.read_text())
+
+    def save(self, data: Metrics) -> None:
+        entries = list(self._metric_entries(data))
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._path.write_text(json.dumps(data, indent=2) + "\n")
+        self._log(entries)
+
+    def _metric_entries(self, data: Metrics) -> list[tuple[str, float, int]]:
+        entries = []
+        for name, value in data.items():
+            key = f"{self._prefix}.{name}" if self._prefix else name
+            values = value if isinstance(value, list) else [value]
+            steps = range(1, len(values) + 1) if isinstance(value, list) else [0]
+            for step, item in zip(steps, values, strict=True):
+                if not isinstance(item, int | float) or isinstance(item, bool):
+                    raise DatasetError(f"metric {key!r} must be a number or a list of numbers, got {item!r}")
+                entries.append((key, float(item), step))
+        return entries
+
+    @staticmethod
+    def _log(entries: list[tuple[str, float, int]]) -> None:
+        import mlflow
+        from mlflow.entities import Metric
+
+        run = mlflow.active_run()
+        if run is None:
+            return
+        now = int(time.time() * 1000)
+        metrics = [
+            Metric(key, value if math.isfinite(value) else float("nan"), now, step)
+            for key, value, step in entries
+        ]
+        client = mlflow.MlflowClient()
+        for start in range(0, len(metrics), _BATCH):
+            client.log_batch(run.info.run_id, metrics=metrics[start : start + _BATCH])
+
+    def _exists(self) -> bool:
+        return self._path.is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._path), "prefix": self._prefix}

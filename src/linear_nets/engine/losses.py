@@ -1,0 +1,74 @@
+"""Losses by name, each written by hand beside its ``torch.nn.functional`` twin.
+
+A model built from scratch trains with the hand-written loss, a ``torch.nn`` model with the
+library one; both reduce by the mean, so the two paths compute the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+HUBER_DELTA = 1.0
+
+
+def squared_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean squared error."""
+    return ((y_hat - y) ** 2).mean()
+
+
+def absolute_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error."""
+    return (y_hat - y).abs().mean()
+
+
+def huber_loss(y_hat: torch.Tensor, y: torch.Tensor, delta: float = HUBER_DELTA) -> torch.Tensor:
+    """Quadratic within ``delta`` of the target, linear beyond it."""
+    residual = (y_hat - y).abs()
+    quadratic = 0.5 * residual**2
+    linear = delta * (residual - 0.5 * delta)
+    return torch.where(residual <= delta, quadratic, linear).mean()
+
+
+def log_sum_exp(logits: torch.Tensor) -> torch.Tensor:
+    """log(sum(exp(logits))) per row, shifted by the row maximum so exp never overflows."""
+    shift = logits.max(dim=1, keepdim=True).values
+    return shift.squeeze(1) + torch.log(torch.exp(logits - shift).sum(dim=1))
+
+
+def softmax(logits: torch.Tensor) -> torch.Tensor:
+    """Row-wise softmax, stable for large logits."""
+    exp = torch.exp(logits - logits.max(dim=1, keepdim=True).values)
+    return exp / exp.sum(dim=1, keepdim=True)
+
+
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean of -log softmax(logits)[label], computed as log-sum-exp minus the true logit."""
+    true_logit = logits.gather(1, labels.long().unsqueeze(1)).squeeze(1)
+    return (log_sum_exp(logits) - true_logit).mean()
+
+
+_HAND_WRITTEN: dict[str, Loss] = {
+    "mse": squared_loss,
+    "mae": absolute_loss,
+    "huber": huber_loss,
+    "cross_entropy": cross_entropy,
+}
+_LIBRARY: dict[str, Loss] = {
+    "mse": F.mse_loss,
+    "mae": F.l1_loss,
+    "huber": lambda y_hat, y: F.huber_loss(y_hat, y, delta=HUBER_DELTA),
+    "cross_entropy": F.cross_entropy,
+}
+
+
+def get_loss(name: str, *, scratch: bool = False) -> Loss:
+    """The loss called ``name``: hand-written when ``scratch``, else from ``torch.nn.functional``."""
+    table = _HAND_WRITTEN if scratch else _LIBRARY
+    try:
+        return table[name]
+    except KeyError:
+        raise ValueError(f"unknown loss {name!r}: expected one of {sorted(table)}") from None

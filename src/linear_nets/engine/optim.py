@@ -1,0 +1,45 @@
+"""Optimizers by name: the tutorials' hand-written SGD beside ``torch.optim``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+import torch
+
+
+class Optimizer(Protocol):
+    """What the fit loop needs from an optimizer."""
+
+    def zero_grad(self) -> None: ...
+
+    def step(self) -> None: ...
+
+
+class ManualSGD:
+    """Minibatch SGD by hand: ``param -= lr * grad`` under ``no_grad``, then ``grad.zero_()``."""
+
+    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float) -> None:
+        self.params = list(params)
+        self.lr = lr
+
+    def zero_grad(self) -> None:
+        for param in self.params:
+            if param.grad is not None:
+                param.grad.zero_()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for param in self.params:
+            param -= self.lr * param.grad
+
+
+def build_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float) -> Optimizer:
+    """``manual_sgd``, ``sgd`` (``torch.optim.SGD``) or ``adam`` (``torch.optim.Adam``)."""
+    if name == "manual_sgd":
+        return ManualSGD(params, lr)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    raise ValueError(f"unknown optimizer {name!r}: expected 'manual_sgd', 'sgd' or 'adam'")

@@ -1,0 +1,1 @@
+"""One package per Kedro pipeline, discovered by ``find_pipelines``."""
