@@ -31,7 +31,8 @@ class ManualSGD:
     @torch.no_grad()
     def step(self) -> None:
         for param in self.params:
-            param -= self.lr * param.grad
+            if param.grad is not None:  # a frozen parameter stays put, as in torch.optim
+                param -= self.lr * param.grad
 
 
 def build_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float) -> Optimizer:
