@@ -15,5 +15,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
     pipelines = find_pipelines(raise_errors=True)
-    pipelines["__default__"] = pipelines[DEFAULT_PIPELINE]
+    # Kedro 1.7 imports only the pipelines a run names, so boston is absent from e.g.
+    # `kedro run --pipelines=synthetic`; a bare `kedro run` loads them all.
+    if DEFAULT_PIPELINE in pipelines:
+        pipelines["__default__"] = pipelines[DEFAULT_PIPELINE]
     return pipelines
