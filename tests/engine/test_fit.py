@@ -1,0 +1,113 @@
+"""The fit loop: tutorial equivalence, history, convergence to least squares, divergence guard."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from linear_nets.engine import TrainConfig, TrainingDivergedError, fit, least_squares, train
+from linear_nets.engine.metrics import accuracy
+
+TRUE_W = torch.tensor([2.0, -3.4])
+TRUE_B = 4.2
+
+
+def _synthetic(n: int = 200, noise: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    X = torch.randn(n, 2, generator=generator)
+    return X, X @ TRUE_W + TRUE_B + noise * torch.randn(n, generator=generator)
+
+
+def _parameters(model: torch.nn.Module) -> torch.Tensor:
+    w, b = model.coefficients()
+    return torch.cat([w, b.reshape(1)])
+
+
+@pytest.mark.parametrize("loss", ["mse", "mae", "huber"])
+def test_scratch_manual_sgd_equals_linear_torch_sgd(loss: str) -> None:
+    """Same initial values and batch order: the hand-written and the torch paths agree."""
+    X, y = _synthetic()
+    settings = {"lr": 0.03, "epochs": 3, "batch_size": 10, "loss": loss, "seed": 4}
+    scratch = train("scratch", X, y, TrainConfig(optimizer="manual_sgd", **settings))
+    linear = train("linear", X, y, TrainConfig(optimizer="sgd", **settings))
+    torch.testing.assert_close(
+        _parameters(scratch.model), _parameters(linear.model), rtol=0, atol=1e-5
+    )
+    torch.testing.assert_close(
+        torch.tensor(scratch.history["train_loss"]), torch.tensor(linear.history["train_loss"])
+    )
+    assert linear.history["train_loss"][-1] < linear.history["train_loss"][0]
+
+
+def test_the_same_seed_reproduces_a_run_and_another_seed_does_not() -> None:
+    X, y = _synthetic()
+    config = TrainConfig(lr=0.03, epochs=1, batch_size=10, seed=1)
+    one, two = train("linear", X, y, config), train("linear", X, y, config)
+    other = train("linear", X, y, config.model_copy(update={"seed": 2}))
+    assert torch.equal(_parameters(one.model), _parameters(two.model))
+    assert not torch.equal(_parameters(one.model), _parameters(other.model))
+
+
+def test_history_has_one_value_per_epoch_for_every_series() -> None:
+    X, y = _synthetic()
+    result = train(
+        "linear", X[:150], y[:150], TrainConfig(lr=0.1, epochs=4, batch_size=32),
+        val=(X[150:], y[150:]), metrics={"max_error": lambda out, t: (out - t).abs().max()},
+    )
+    assert set(result.history) == {"train_loss", "val_loss", "train_max_error", "val_max_error"}
+    assert all(len(values) == 4 for values in result.history.values())
+    assert result.history["train_loss"][-1] < result.history["train_loss"][0]
+    assert result.device == torch.device("cpu")
+    assert result.seconds > 0
+
+
+def test_full_batch_gradient_descent_reaches_least_squares() -> None:
+    X, y = _synthetic(noise=0.5)
+    result = train("scratch", X, y, TrainConfig(optimizer="manual_sgd", lr=0.3, epochs=200))
+    lstsq_w, lstsq_b = least_squares(X, y)
+    w, b = result.model.coefficients()
+    torch.testing.assert_close(w.double(), lstsq_w, rtol=0, atol=1e-4)
+    assert float(b) == pytest.approx(float(lstsq_b), abs=1e-4)
+
+
+def test_softmax_regression_learns_separable_classes() -> None:
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 3, (300,), generator=generator)
+    noise = torch.randn(300, 3, generator=generator)
+    X = torch.nn.functional.one_hot(labels, 3).float() * 4 + noise
+    for kind in ("scratch", "linear"):
+        result = train(
+            kind, X, labels, TrainConfig(lr=0.5, epochs=5, batch_size=30, loss="cross_entropy"),
+            n_classes=3, metrics={"accuracy": accuracy},
+        )
+        assert result.history["train_accuracy"][-1] > 0.95
+
+
+def test_state_dict_is_on_the_cpu_and_detached() -> None:
+    X, y = _synthetic(n=20)
+    state = train("linear", X, y, TrainConfig(lr=0.1, epochs=1)).state_dict()
+    assert set(state) == {"net.weight", "net.bias"}
+    assert all(t.device.type == "cpu" and not t.requires_grad for t in state.values())
+
+
+def test_exploding_loss_is_stopped_with_the_learning_rate_named() -> None:
+    X, y = _synthetic()
+    X = X * 100  # a step of lr 0.01 now overshoots by a factor of ~100
+    config = TrainConfig(optimizer="manual_sgd", lr=0.01, epochs=20)
+    with pytest.raises(TrainingDivergedError, match=r"my\.train\.lr=0\.01 \(manual_sgd\)"):
+        train("scratch", X, y, config, name="my.train")
+
+
+def test_non_finite_loss_is_stopped() -> None:
+    X, y = _synthetic(n=10)
+    y[3] = float("nan")
+    with pytest.raises(TrainingDivergedError, match="is not finite"):
+        train("linear", X, y, TrainConfig(lr=0.1, epochs=2))
+
+
+def test_fit_trains_a_model_passed_in() -> None:
+    X, y = _synthetic(n=50)
+    model = torch.nn.Linear(2, 1)
+    squeeze = torch.nn.Sequential(model, torch.nn.Flatten(0))
+    fit(squeeze, X, y, TrainConfig(optimizer="adam", lr=0.1, epochs=300))
+    torch.testing.assert_close(model.weight.detach().squeeze(0), TRUE_W, rtol=0, atol=0.05)

@@ -1,0 +1,64 @@
+"""Every loss: hand-written equals the library version, and both give the textbook values."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from linear_nets.engine.losses import get_loss, log_sum_exp, softmax
+
+
+def _regression_pair() -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(50, generator=generator) * 3, torch.randn(50, generator=generator) * 3
+
+
+@pytest.mark.parametrize("name", ["mse", "mae", "huber"])
+def test_hand_written_regression_losses_match_torch(name: str) -> None:
+    y_hat, y = _regression_pair()
+    torch.testing.assert_close(get_loss(name, scratch=True)(y_hat, y), get_loss(name)(y_hat, y))
+
+
+def test_hand_written_cross_entropy_matches_torch() -> None:
+    logits = torch.randn(20, 5) * 4
+    labels = torch.randint(0, 5, (20,))
+    torch.testing.assert_close(
+        get_loss("cross_entropy", scratch=True)(logits, labels),
+        get_loss("cross_entropy")(logits, labels),
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("mse", (1 + 4 + 0) / 3), ("mae", (1 + 2 + 0) / 3), ("huber", (0.5 + 1.5 + 0) / 3)],
+)
+@pytest.mark.parametrize("scratch", [True, False])
+def test_regression_losses_by_hand(name: str, expected: float, scratch: bool) -> None:
+    y_hat = torch.tensor([1.0, 4.0, 3.0])
+    y = torch.tensor([0.0, 2.0, 3.0])
+    assert float(get_loss(name, scratch=scratch)(y_hat, y)) == pytest.approx(expected)
+
+
+def test_cross_entropy_of_uniform_logits_is_log_k() -> None:
+    loss = get_loss("cross_entropy", scratch=True)(torch.zeros(3, 4), torch.tensor([0, 1, 3]))
+    assert float(loss) == pytest.approx(torch.log(torch.tensor(4.0)).item())
+
+
+def test_hand_written_softmax_is_stable_for_huge_logits() -> None:
+    logits = torch.tensor([[1000.0, 1000.0, -1000.0]])
+    torch.testing.assert_close(softmax(logits), torch.tensor([[0.5, 0.5, 0.0]]))
+    assert float(log_sum_exp(logits)) == pytest.approx(1000 + torch.log(torch.tensor(2.0)).item())
+    loss = get_loss("cross_entropy", scratch=True)(logits, torch.tensor([2]))
+    assert torch.isfinite(loss) and float(loss) == pytest.approx(2000 + 0.6931, rel=1e-4)
+
+
+def test_hand_written_mse_gradient_is_the_textbook_one() -> None:
+    y_hat = torch.tensor([1.0, 4.0, 3.0], requires_grad=True)
+    y = torch.tensor([0.0, 2.0, 3.0])
+    get_loss("mse", scratch=True)(y_hat, y).backward()
+    torch.testing.assert_close(y_hat.grad, 2 * (y_hat.detach() - y) / 3)
+
+
+def test_unknown_loss_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+        get_loss("hinge")

@@ -1,0 +1,60 @@
+"""Each optimizer: the hand-written SGD step, and that every one of them lowers a loss."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from linear_nets.engine.optim import ManualSGD, build_optimizer
+
+
+def test_manual_sgd_steps_against_the_gradient_and_zeroes_it() -> None:
+    param = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    optimizer = build_optimizer("manual_sgd", [param], lr=0.1)
+    assert isinstance(optimizer, ManualSGD)
+    (param**2).sum().backward()  # gradient 2 * param = [2, -4]
+    optimizer.step()
+    torch.testing.assert_close(param.detach(), torch.tensor([0.8, -1.6]))
+    optimizer.zero_grad()
+    torch.testing.assert_close(param.grad, torch.zeros(2))
+
+
+def test_manual_sgd_leaves_a_frozen_parameter_alone() -> None:
+    trained = torch.nn.Parameter(torch.tensor([1.0]))
+    frozen = torch.nn.Parameter(torch.tensor([5.0]), requires_grad=False)
+    optimizer = build_optimizer("manual_sgd", [trained, frozen], lr=0.5)
+    (trained * frozen).sum().backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    assert float(trained.detach()) == pytest.approx(1.0 - 0.5 * 5.0)
+    assert float(frozen) == 5.0
+
+
+def test_manual_sgd_matches_torch_sgd_step() -> None:
+    ours = torch.nn.Parameter(torch.tensor([0.3, 0.7]))
+    theirs = torch.nn.Parameter(ours.detach().clone())
+    steps = [(build_optimizer("manual_sgd", [ours], 0.05), ours),
+             (build_optimizer("sgd", [theirs], 0.05), theirs)]
+    for _ in range(5):
+        for optimizer, param in steps:
+            optimizer.zero_grad()
+            ((param - torch.tensor([2.0, -1.0])) ** 2).sum().backward()
+            optimizer.step()
+    torch.testing.assert_close(ours.detach(), theirs.detach())
+
+
+@pytest.mark.parametrize("name", ["manual_sgd", "sgd", "adam"])
+def test_every_optimizer_lowers_a_quadratic(name: str) -> None:
+    param = torch.nn.Parameter(torch.tensor([3.0, -3.0]))
+    optimizer = build_optimizer(name, [param], lr=0.1)
+    start = float((param.detach() ** 2).sum())
+    for _ in range(20):
+        optimizer.zero_grad()
+        (param**2).sum().backward()
+        optimizer.step()
+    assert float((param.detach() ** 2).sum()) < 0.5 * start
+
+
+def test_unknown_optimizer_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'"):
+        build_optimizer("rmsprop", [torch.nn.Parameter(torch.zeros(1))], lr=0.1)
