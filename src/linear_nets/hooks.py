@@ -31,14 +31,23 @@ def flatten(prefix: str, value: Any) -> dict[str, Any]:
 
 
 def git_commit(path: Path) -> str:
-    """The checked-out commit of ``path`` (suffixed ``-dirty`` with local changes), or ``unknown``."""
+    """The commit checked out at ``path`` (``-dirty`` with local changes), or ``unknown``."""
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, check=True, timeout=5
+            ["git", "rev-parse", "HEAD"],
+            cwd=path,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=5,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=path, capture_output=True, text=True, check=True, timeout=5,
+            cwd=path,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=5,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -55,7 +55,9 @@ class MlflowMetricsDataset(AbstractDataset[Metrics, Metrics]):
             steps = range(1, len(values) + 1) if isinstance(value, list) else [0]
             for step, item in zip(steps, values, strict=True):
                 if not isinstance(item, int | float) or isinstance(item, bool):
-                    raise DatasetError(f"metric {key!r} must be a number or a list of numbers, got {item!r}")
+                    raise DatasetError(
+                        f"metric {key!r} must be a number or a list of numbers, got {item!r}"
+                    )
                 entries.append((key, float(item), step))
         return entries
 

@@ -59,7 +59,10 @@ class RemoteFile:
                 return local
             logger.warning(
                 "%s has sha256 %s, not the pinned %s; downloading %s",
-                self.path, sha256_of(local), sha256, url,
+                self.path,
+                sha256_of(local),
+                sha256,
+                url,
             )
         else:
             logger.info("%s is missing; downloading %s", self.path, url)
@@ -77,7 +80,9 @@ class RemoteFile:
             with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310
                 return response.read()
         except TimeoutError as exc:
-            raise DatasetError(f"downloading {url} for {self.path} timed out after {timeout_s} s") from exc
+            raise DatasetError(
+                f"downloading {url} for {self.path} timed out after {timeout_s} s"
+            ) from exc
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             if isinstance(reason, TimeoutError):

@@ -43,7 +43,9 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
             )
         count = torch.cuda.device_count()
         if device.index is not None and device.index >= count:
-            raise DeviceError(f"device {spec!r} was requested but only {count} CUDA device(s) exist")
+            raise DeviceError(
+                f"device {spec!r} was requested but only {count} CUDA device(s) exist"
+            )
         return device
     if device.type == "mps":
         if not _mps_available():

@@ -101,8 +101,13 @@ def fit(
     history: dict[str, list[float]] = {"train_loss": []}
     logger.info(
         "Training %s on %s: %d rows, %s optimizer, lr=%g, %d epochs, batch size %s",
-        type(model).__name__, device, batches.n, config.optimizer, config.lr,
-        config.epochs, config.batch_size or "full",
+        type(model).__name__,
+        device,
+        batches.n,
+        config.optimizer,
+        config.lr,
+        config.epochs,
+        config.batch_size or "full",
     )
     started = time.perf_counter()
     first_loss: float | None = None
@@ -154,8 +159,10 @@ def _evaluate(
 def _guard(loss: float, first_loss: float, epoch: int, config: TrainConfig, name: str) -> None:
     if math.isfinite(loss) and loss <= DIVERGENCE_FACTOR * max(first_loss, 1e-12):
         return
-    what = "is not finite" if not math.isfinite(loss) else (
-        f"exploded to {loss:.4g} from {first_loss:.4g} in the first epoch"
+    what = (
+        "is not finite"
+        if not math.isfinite(loss)
+        else (f"exploded to {loss:.4g} from {first_loss:.4g} in the first epoch")
     )
     raise TrainingDivergedError(
         f"training diverged at epoch {epoch}: the train loss {what}. "

@@ -66,7 +66,7 @@ _LIBRARY: dict[str, Loss] = {
 
 
 def get_loss(name: str, *, scratch: bool = False) -> Loss:
-    """The loss called ``name``: hand-written when ``scratch``, else from ``torch.nn.functional``."""
+    """The loss ``name``: hand-written when ``scratch``, else from ``torch.nn.functional``."""
     table = _HAND_WRITTEN if scratch else _LIBRARY
     try:
         return table[name]

@@ -63,7 +63,9 @@ class SoftmaxRegressionScratch(nn.Module):
 
     def __init__(self, n_features: int, n_classes: int, seed: int = 0) -> None:
         super().__init__()
-        self.W = nn.Parameter(_normal((n_features * n_classes,), seed).reshape(n_classes, n_features).T.contiguous())
+        self.W = nn.Parameter(
+            _normal((n_features * n_classes,), seed).reshape(n_classes, n_features).T.contiguous()
+        )
         self.b = nn.Parameter(torch.zeros(n_classes))
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
@@ -84,7 +86,9 @@ class SoftmaxRegression(nn.Module):
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(n_features, n_classes))
         linear = self.net[1]
         with torch.no_grad():
-            linear.weight.copy_(_normal((n_features * n_classes,), seed).reshape(n_classes, n_features))
+            linear.weight.copy_(
+                _normal((n_features * n_classes,), seed).reshape(n_classes, n_features)
+            )
             linear.bias.zero_()
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
@@ -96,8 +100,10 @@ class SoftmaxRegression(nn.Module):
         return linear.weight.detach().T, linear.bias.detach()
 
 
-def build_model(kind: str, n_features: int, n_outputs: int | None = None, seed: int = 0) -> nn.Module:
-    """Build a regression model (``n_outputs`` None) or a softmax classifier over ``n_outputs`` classes.
+def build_model(
+    kind: str, n_features: int, n_outputs: int | None = None, seed: int = 0
+) -> nn.Module:
+    """Build a regression model (``n_outputs`` None) or a softmax classifier.
 
     Args:
         kind: ``scratch`` (hand-made tensors) or ``linear`` (``torch.nn`` modules).

@@ -32,7 +32,7 @@ class ManualSGD:
     def step(self) -> None:
         for param in self.params:
             if param.grad is not None:  # a frozen parameter stays put, as in torch.optim
-                param -= self.lr * param.grad
+                param -= self.lr * param.grad  # noqa: PLW2901 (in place, as the tutorials write it)
 
 
 def build_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float) -> Optimizer:

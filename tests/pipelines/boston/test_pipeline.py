@@ -1,0 +1,121 @@
+"""The boston pipeline end to end, through a Kedro session in a copy of the project."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from kedro.framework.project import pipelines
+from kedro.validation.exceptions import ParameterValidationError
+
+from linear_nets.engine import TrainingDivergedError
+from tests.support import mlflow_client, run_pipeline
+
+HEADLINE_METRICS = {
+    "train_mse",
+    "test_mse",
+    "test_rmse",
+    "test_mae",
+    "test_r2",
+    "ols_train_mse",
+    "ols_test_mse",
+}
+
+
+def _runs(project: Path):
+    client = mlflow_client(project)
+    experiment = client.get_experiment_by_name("linear_nets")
+    return client, client.search_runs(
+        [experiment.experiment_id], order_by=["attribute.start_time ASC"]
+    )
+
+
+def test_pipeline_nodes_are_named_in_order():
+    from linear_nets.pipelines.boston import create_pipeline
+
+    names = [node.name for node in create_pipeline().nodes]
+    assert names == [
+        "download_boston_data",
+        "parse_statlib_records",
+        "split_train_test",
+        "standardize_features",
+        "train_linear_model",
+        "evaluate_model",
+        "plot_report",
+    ]
+
+
+def test_full_run_is_tracked_and_persisted(kedro_project: Path):
+    run_pipeline(kedro_project, "boston")
+
+    metrics = json.loads((kedro_project / "data/08_reporting/boston_metrics.json").read_text())
+    assert set(metrics) == HEADLINE_METRICS
+    assert metrics["train_mse"] <= metrics["ols_train_mse"] * 1.001
+    assert metrics["ols_train_mse"] == pytest.approx(22.7763, abs=1e-3)
+    for path in (
+        "data/02_intermediate/boston_table.parquet",
+        "data/03_primary/boston_train.parquet",
+        "data/03_primary/boston_test.parquet",
+        "data/05_model_input/boston_train_scaled.parquet",
+        "data/07_model_output/boston_test_predictions.csv",
+        "data/08_reporting/boston_loss_curve.png",
+        "data/08_reporting/boston_evaluation.json",
+    ):
+        assert (kedro_project / path).is_file(), path
+    assert len(list((kedro_project / "data/06_models/boston_model.pt").iterdir())) == 1
+
+    client, runs = _runs(kedro_project)
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.run_name == "boston"
+    assert run.info.status == "FINISHED"
+    assert set(run.data.metrics) == HEADLINE_METRICS | {"train_loss"}
+    assert run.data.metrics["test_rmse"] == pytest.approx(metrics["test_rmse"])
+    history = client.get_metric_history(run.info.run_id, "train_loss")
+    assert sorted(point.step for point in history) == list(range(1, 501))
+    assert run.data.params["boston.train.lr"] == "0.1"
+    assert run.data.params["boston.split.seed"] == "73"
+    assert run.data.tags["device"] == "cpu"
+    assert "torch_version" in run.data.tags
+    artifacts = {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
+    assert {"boston_loss_curve.png", "boston_predictions.png", "boston_residuals.png"} <= artifacts
+
+
+def test_a_diverging_run_fails_without_metrics_and_keeps_the_earlier_model(kedro_project: Path):
+    run_pipeline(kedro_project, "boston", params={"boston": {"train": {"epochs": 20}}})
+    models = kedro_project / "data/06_models/boston_model.pt"
+    versions_before = sorted(models.iterdir())
+
+    with pytest.raises(TrainingDivergedError, match=r"boston\.train\.lr=3"):
+        run_pipeline(kedro_project, "boston", params={"boston": {"train": {"lr": 3.0}}})
+
+    assert sorted(models.iterdir()) == versions_before
+    _, runs = _runs(kedro_project)
+    assert [run.info.status for run in runs] == ["FINISHED", "FAILED"]
+    assert runs[1].data.metrics == {}
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"split": {"test_size": 1.5}}, "test_size"),
+        ({"train": {"lr": -0.1}}, "lr"),
+        ({"train": {"epochs": 0}}, "epochs"),
+        ({"train": {"optimizer": "rmsprop"}}, "optimizer"),
+        ({"train": {"device": "tpu"}}, "device"),
+        ({"train": {"learning_rate": 0.1}}, "learning_rate"),
+    ],
+)
+def test_bad_parameters_fail_before_any_work(kedro_project: Path, override: dict, field: str):
+    with pytest.raises(ParameterValidationError, match=field):
+        run_pipeline(kedro_project, "boston", params={"boston": override})
+    assert not any((kedro_project / "data/02_intermediate").iterdir())
+
+
+def test_pipeline_is_registered_as_default():
+    from kedro.framework.project import configure_project
+
+    configure_project("linear_nets")
+    assert "boston" in pipelines
+    assert pipelines["__default__"].nodes == pipelines["boston"].nodes
