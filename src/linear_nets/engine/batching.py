@@ -52,4 +52,7 @@ class Batches:
         order = order.to(self.X.device)
         for start in range(0, self.n, self.batch_size):
             rows = order[start : start + self.batch_size]
-            yield self.X[rows], self.y[rows]
+            # index_select, not X[rows]: on the CPU the advanced-indexing kernel can stall for
+            # milliseconds per batch when it runs between backward passes (measured 15 ms vs
+            # 35 µs for 256 rows on two cores); the rows gathered are the same.
+            yield self.X.index_select(0, rows), self.y.index_select(0, rows)
