@@ -80,6 +80,11 @@ class MlflowRunDetailsHook:
                     tags["device"] = str(resolve_device(value.device))
                 except DeviceError:
                     tags["device"] = f"{value.device} (unavailable)"
+        sweep = (run_params.get("runtime_params") or {}).get("sweep")
+        if isinstance(sweep, dict):
+            names = ",".join(run_params.get("pipeline_names") or [])
+            tags["sweep"] = str(sweep.get("id"))
+            tags["mlflow.runName"] = f"{names} {sweep.get('label', '')}".strip()
         mlflow.set_tags(tags)
 
     @hook_impl
@@ -94,3 +99,70 @@ class MlflowRunDetailsHook:
                 params.update(flatten(name.removeprefix("params:"), value))
         if params:
             mlflow.log_params({key: "None" if v is None else v for key, v in params.items()})
+
+
+class RunSummaryHook:
+    """Print what a training run produced: final metrics, model and plot files, MLflow run id."""
+
+    def __init__(self) -> None:
+        self._run_id: str | None = None
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        import mlflow
+
+        run = mlflow.active_run()
+        self._run_id = run.info.run_id if run else None
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        from kedro_datasets_experimental.pytorch import PyTorchDataset
+        from rich.console import Console
+        from rich.table import Table
+
+        from linear_nets.datasets import MlflowMetricsDataset, MlflowPyfuncModelDataset
+
+        metrics: dict[str, float] = {}
+        files: list[tuple[str, str]] = []
+        for name in sorted(pipeline.all_outputs()):
+            dataset = catalog.get(name)
+            described = dataset._describe() if dataset is not None else {}
+            if isinstance(dataset, MlflowMetricsDataset):
+                values = dataset.load()
+                metrics.update({k: v for k, v in values.items() if isinstance(v, int | float)})
+            elif isinstance(dataset, PyTorchDataset):
+                files.append(("model", _saved_path(described)))
+            elif isinstance(dataset, MlflowPyfuncModelDataset):
+                files.append(("registered", f"models:/{described['registered_model_name']}/latest"))
+            elif str(described.get("filepath", "")).endswith(".png"):
+                files.append(("plot", str(described["filepath"])))
+        if not metrics and not files:
+            return
+        names = ", ".join(run_params.get("pipeline_names") or ["__default__"])
+        root = Path(run_params.get("project_path") or Path.cwd())
+        table = Table(title=f"kedro run --pipelines={names}: done", show_header=False)
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column(overflow="fold")
+        for key, value in metrics.items():
+            table.add_row(key, f"{value:.6g}")
+        order = {"model": 0, "registered": 1, "plot": 2}
+        for kind, path in sorted(files, key=lambda item: order[item[0]]):
+            table.add_row(kind, _relative(path, root))
+        if self._run_id:
+            table.add_row("mlflow run", f"{self._run_id}  (kedro mlflow ui)")
+        Console().print(table)
+
+
+def _relative(path: str, root: Path) -> str:
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return path
+
+
+def _saved_path(described: dict[str, Any]) -> str:
+    """Where a versioned dataset wrote this run's version."""
+    filepath = Path(str(described["filepath"]))
+    version = described.get("version")
+    save = getattr(version, "save", None)
+    return str(filepath / save / filepath.name) if save else str(filepath)

@@ -3,10 +3,10 @@
 See https://docs.kedro.org/en/stable/configure/configuration_basics/ for every option.
 """
 
-from linear_nets.hooks import MlflowRunDetailsHook
+from linear_nets.hooks import MlflowRunDetailsHook, RunSummaryHook
 
 # Hooks run in last-in-first-out order; kedro-mlflow's hook is registered by its plugin.
-HOOKS = (MlflowRunDetailsHook(),)
+HOOKS = (MlflowRunDetailsHook(), RunSummaryHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

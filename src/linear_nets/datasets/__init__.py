@@ -1,6 +1,13 @@
 """Custom Kedro datasets, only where kedro-datasets and kedro-mlflow have none."""
 
 from linear_nets.datasets.mlflow_metrics import MlflowMetricsDataset
+from linear_nets.datasets.mlflow_pyfunc import MlflowPyfuncModelDataset
 from linear_nets.datasets.remote_file import ChecksumMismatchError, RemoteFile, RemoteFileDataset
 
-__all__ = ["ChecksumMismatchError", "MlflowMetricsDataset", "RemoteFile", "RemoteFileDataset"]
+__all__ = [
+    "ChecksumMismatchError",
+    "MlflowMetricsDataset",
+    "MlflowPyfuncModelDataset",
+    "RemoteFile",
+    "RemoteFileDataset",
+]

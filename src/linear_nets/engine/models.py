@@ -118,3 +118,22 @@ def build_model(
         return cls(n_features, seed=seed)
     cls = SoftmaxRegressionScratch if kind == "scratch" else SoftmaxRegression
     return cls(n_features, n_outputs, seed=seed)
+
+
+def model_from_state_dict(state_dict: dict[str, torch.Tensor]) -> nn.Module:
+    """Rebuild the regression model a ``state_dict`` came from, in eval mode.
+
+    The keys tell the kind apart (``w``/``b`` for scratch, ``net.weight``/``net.bias`` for
+    ``nn.Linear``), and the weight's shape gives the number of features.
+    """
+    if {"w", "b"} <= state_dict.keys():
+        model: nn.Module = LinearRegressionScratch(state_dict["w"].shape[0])
+    elif {"net.weight", "net.bias"} <= state_dict.keys():
+        model = LinearRegression(state_dict["net.weight"].shape[1])
+    else:
+        raise ValueError(
+            f"not a linear regression state_dict: keys {sorted(state_dict)}; expected "
+            "w, b (scratch) or net.weight, net.bias (linear)"
+        )
+    model.load_state_dict(state_dict)
+    return model.eval()

@@ -16,6 +16,7 @@ from linear_nets.engine.metrics import regression_metrics
 from linear_nets.engine.models import build_model
 from linear_nets.engine.scaling import apply_scaler, fit_scaler
 from linear_nets.pipelines.boston.params import SourceConfig, SplitConfig
+from linear_nets.serving import PyfuncRegressionModel
 
 FEATURES = (
     "CRIM",
@@ -210,6 +211,18 @@ def evaluate_model(
     )
     predictions["residual"] = predictions["actual"] - predictions["predicted"]
     return metrics, report, predictions
+
+
+def package_model(
+    scaler: dict[str, list], state_dict: dict[str, torch.Tensor], test_rows: pd.DataFrame
+) -> PyfuncRegressionModel:
+    """Bundle the scaler and the model as an MLflow pyfunc model that takes raw feature rows.
+
+    Returns:
+        The pyfunc model, with five raw test rows as its input example.
+    """
+    example = test_rows[list(FEATURES)].head(5).reset_index(drop=True)
+    return PyfuncRegressionModel(scaler, state_dict, example)
 
 
 def plot_report(history: dict[str, list[float]], predictions: pd.DataFrame) -> tuple[Any, Any, Any]:

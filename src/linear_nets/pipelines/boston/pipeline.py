@@ -5,6 +5,7 @@ from kedro.pipeline import Node, Pipeline
 from linear_nets.pipelines.boston.nodes import (
     download_data,
     evaluate_model,
+    package_model,
     parse_statlib,
     plot_report,
     split_data,
@@ -57,6 +58,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs=["boston_metrics", "boston_evaluation", "boston_test_predictions"],
                 name="evaluate_model",
+            ),
+            Node(
+                func=package_model,
+                inputs=["boston_scaler", "boston_model", "boston_test"],
+                outputs="boston_pyfunc_model",
+                name="package_pyfunc_model",
             ),
             Node(
                 func=plot_report,
