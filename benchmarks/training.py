@@ -1,0 +1,228 @@
+"""The engine's training against the tutorials' ``DataLoader(TensorDataset)`` loop, side by side.
+
+Both sides train the same ``nn.Linear`` model from the same initial weights with the same MSE
+loss, ``torch.optim.SGD``, learning rate, batch size and number of epochs, on the same synthetic
+data, in this one process. The baseline is the loop the tutorials teach::
+
+    loader = DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=True)
+    for epoch in range(epochs):
+        for X_rows, y_rows in loader:
+            X_batch, y_batch = X_rows.to(device), y_rows.to(device)
+            loss = loss_fn(model(X_batch), y_batch)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+Ours is ``linear_nets.engine.train`` (tensors moved to the device once, one shuffle per
+epoch, slices of it), which in addition records the epoch loss and checks for divergence.
+Each side's time covers everything from the tensors in memory to the trained model (loader or
+batches, moving data to the device, every epoch) and is the best of ``--repeat`` runs.
+
+Run ``uv run python benchmarks/training.py`` (a couple of minutes on two CPU cores), or
+``--quick`` for a few seconds; ``--json PATH`` writes the rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from linear_nets.engine import TrainConfig, build_model, train
+from linear_nets.engine.losses import get_loss
+
+CASE = "linear-mse-sgd"
+N_FEATURES = 13  # as many as the Boston housing features
+LR = 0.05
+SEED = 0
+SIZES = (10_000, 100_000, 1_000_000)
+QUICK_SIZES = (1_000, 10_000)
+BATCH_SIZE = {10_000: 256, 100_000: 1024}
+"""Batch size per row count up to that count; 4096 beyond the last."""
+LARGE_BATCH = 4096
+EPOCHS = {10_000: 5, 100_000: 2}
+"""Epochs per row count up to that count; 1 beyond the last, where one baseline epoch takes
+seconds."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measured case; ``speedup`` is ``baseline_s / ours_s``."""
+
+    case: str
+    device: str
+    n: int
+    d: int
+    batch_size: int
+    epochs: int
+    baseline_s: float
+    ours_s: float
+    speedup: float
+
+
+def plan(n: int) -> tuple[int, int]:
+    """Batch size and epochs for ``n`` rows."""
+    batch = next((size for limit, size in BATCH_SIZE.items() if n <= limit), LARGE_BATCH)
+    epochs = next((count for limit, count in EPOCHS.items() if n <= limit), 1)
+    return batch, epochs
+
+
+def synthetic_data(n: int, d: int, seed: int = SEED) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` rows of y = X w + b + N(0, 0.01²) with X ~ N(0, 1), on the CPU in float32."""
+    generator = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=generator)
+    w = torch.randn(d, generator=generator)
+    return X, X @ w + 4.2 + 0.01 * torch.randn(n, generator=generator)
+
+
+def tutorial_loop(
+    X: torch.Tensor, y: torch.Tensor, device: torch.device, batch_size: int, epochs: int
+) -> torch.nn.Module:
+    """The baseline: ``DataLoader(TensorDataset(X, y), shuffle=True)`` and a plain SGD loop."""
+    torch.manual_seed(SEED)
+    model = build_model("linear", X.shape[1], seed=SEED).to(device)
+    loss_fn = get_loss("mse")
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    loader = DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=True)
+    for _ in range(epochs):
+        for X_rows, y_rows in loader:
+            X_batch, y_batch = X_rows.to(device), y_rows.to(device)
+            loss = loss_fn(model(X_batch), y_batch)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model
+
+
+def engine(
+    X: torch.Tensor, y: torch.Tensor, device: torch.device, batch_size: int, epochs: int
+) -> torch.nn.Module:
+    """Ours: the project's training engine with the same model, loss, optimizer and batches."""
+    config = TrainConfig(
+        device=str(device), optimizer="sgd", lr=LR, epochs=epochs, batch_size=batch_size,
+        loss="mse", seed=SEED,
+    )
+    return train("linear", X, y, config, name="benchmark").model
+
+
+def best_time(
+    run: Callable[..., torch.nn.Module], repeat: int, *args: object
+) -> tuple[float, torch.nn.Module]:
+    """The fastest of ``repeat`` runs in seconds, and the model the last run trained."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        model = run(*args)
+        if any(p.is_cuda for p in model.parameters()):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - started)
+    return min(times), model
+
+
+@torch.no_grad()
+def mse(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
+    """The trained model's MSE on all rows, to show both sides learned the same thing."""
+    model = model.cpu()
+    return float(((model(X) - y) ** 2).mean())
+
+
+def measure(n: int, device: torch.device, repeat: int) -> tuple[Row, float, float]:
+    """Time both sides on ``n`` rows; return the row and each side's final MSE."""
+    X, y = synthetic_data(n, N_FEATURES)
+    batch_size, epochs = plan(n)
+    args = (X, y, device, batch_size, epochs)
+    baseline_s, baseline_model = best_time(tutorial_loop, repeat, *args)
+    ours_s, our_model = best_time(engine, repeat, *args)
+    row = Row(
+        case=CASE, device=device.type, n=n, d=N_FEATURES, batch_size=batch_size, epochs=epochs,
+        baseline_s=round(baseline_s, 4), ours_s=round(ours_s, 4),
+        speedup=round(baseline_s / ours_s, 1),
+    )
+    return row, mse(baseline_model, X, y), mse(our_model, X, y)
+
+
+def devices() -> list[torch.device]:
+    """The CPU, and the GPU when there is one."""
+    found = [torch.device("cpu")]
+    if torch.cuda.is_available():
+        found.append(torch.device("cuda"))
+    return found
+
+
+def warm_up(device: torch.device) -> None:
+    """One small run of each side, so first-call costs (CUDA context, imports) go untimed."""
+    X, y = synthetic_data(512, N_FEATURES)
+    tutorial_loop(X, y, device, 64, 1)
+    engine(X, y, device, 64, 1)
+
+
+def format_table(results: Sequence[tuple[Row, float, float]]) -> str:
+    """A plain-text table of the rows with each side's final MSE."""
+    header = (
+        f"{'case':<15} {'device':<6} {'n':>9} {'d':>3} {'batch':>6} {'epochs':>6} "
+        f"{'baseline s':>11} {'ours s':>9} {'speedup':>8} {'MSE baseline':>13} {'MSE ours':>10}"
+    )
+    lines = [header, "-" * len(header)]
+    for row, baseline_mse, our_mse in results:
+        lines.append(
+            f"{row.case:<15} {row.device:<6} {row.n:>9} {row.d:>3} {row.batch_size:>6} "
+            f"{row.epochs:>6} {row.baseline_s:>11.3f} {row.ours_s:>9.4f} {row.speedup:>7.1f}x "
+            f"{baseline_mse:>13.3g} {our_mse:>10.3g}"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes", type=lambda text: int(float(text)), nargs="+", default=list(SIZES),
+        metavar="N", help="row counts (1e6 or 1000000); default: %(default)s",
+    )
+    parser.add_argument("--quick", action="store_true",
+                        help=f"sizes {' '.join(map(str, QUICK_SIZES))} and one repeat")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per side; the best counts")
+    parser.add_argument("--cpu-only", action="store_true", help="skip the GPU even if present")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the rows here")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.repeat = list(QUICK_SIZES), 1
+    if args.repeat < 1:
+        parser.error(f"--repeat must be at least 1, got {args.repeat}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> list[Row]:
+    """Measure every size on every device, print the table and optionally write the JSON."""
+    args = parse_args(argv)
+    logging.getLogger("linear_nets").setLevel(logging.WARNING)
+    targets = [torch.device("cpu")] if args.cpu_only else devices()
+    results = []
+    for device in targets:
+        warm_up(device)
+        for n in args.sizes:
+            results.append(measure(n, device, args.repeat))
+            print(f"measured n={n} on {device.type}", file=sys.stderr, flush=True)
+    rows = [row for row, _, _ in results]
+    print(format_table(results))
+    print(
+        f"\nbest of {args.repeat} run(s) per side; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} CPU thread(s); "
+        f"median speedup {statistics.median(row.speedup for row in rows):.1f}x"
+    )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps([asdict(row) for row in rows], indent=2) + "\n")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""A smoke test of benchmarks/training.py at n = 1000: it runs, and writes the promised rows."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "training.py"
+KEYS = {"case", "device", "n", "d", "batch_size", "epochs", "baseline_s", "ours_s", "speedup"}
+
+
+def _load_benchmark():
+    spec = importlib.util.spec_from_file_location("benchmark_training", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_runs_at_n_1000(tmp_path: Path, capsys) -> None:
+    benchmark = _load_benchmark()
+    out = tmp_path / "rows.json"
+    benchmark.main(["--sizes", "1e3", "--repeat", "1", "--cpu-only", "--json", str(out)])
+
+    (row,) = json.loads(out.read_text())
+    assert set(row) == KEYS
+    assert (row["device"], row["n"], row["d"]) == ("cpu", 1000, 13)
+    assert row["baseline_s"] > 0 and row["ours_s"] > 0
+    assert row["speedup"] == round(row["baseline_s"] / row["ours_s"], 1)
+    assert "speedup" in capsys.readouterr().out
+
+
+def test_batch_size_and_epochs_per_size() -> None:
+    plan = _load_benchmark().plan
+    assert plan(10_000) == (256, 5)
+    assert plan(100_000) == (1024, 2)
+    assert plan(1_000_000) == (4096, 1)
+
+
+def test_both_loops_learn_the_same_model() -> None:
+    benchmark = _load_benchmark()
+    X, y = benchmark.synthetic_data(2000, 13)
+    cpu = torch.device("cpu")
+    baseline = benchmark.mse(benchmark.tutorial_loop(X, y, cpu, 64, 3), X, y)
+    ours = benchmark.mse(benchmark.engine(X, y, cpu, 64, 3), X, y)
+    assert baseline < 0.01 and ours < 0.01
