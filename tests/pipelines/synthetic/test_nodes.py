@@ -131,6 +131,7 @@ def test_plots(split: tuple[pd.DataFrame, pd.DataFrame]) -> None:
         ({"true_w": []}, "true_w"),
         ({"model__kind": "mlp"}, "model.kind"),
         ({"train__lr": 0}, "train.lr"),
+        ({"train__loss": "cross_entropy"}, "not a regression loss"),
         ({"nosie": 0.1}, "nosie"),
     ],
 )

@@ -22,10 +22,15 @@ else:  # imported inside the plotting nodes: find_pipelines imports this module 
     Figure = Any
 
 TARGET = "y"
+REGRESSION_LOSSES = ("mse", "mae", "huber")
 
 
 class SyntheticParams(StrictModel):
-    """``params:synthetic``: the true parameters, the data drawn from them, and how to fit them."""
+    """``params:synthetic``: the true parameters, the data drawn from them, and how to fit them.
+
+    One model for the whole block keeps the tutorial's flat keys (``synthetic.true_w`` …) beside
+    ``train`` and ``model``: Kedro cannot validate a key and another nested inside it separately.
+    """
 
     true_w: tuple[float, ...] = Field(min_length=1, description="one weight per feature")
     true_b: float
@@ -37,7 +42,12 @@ class SyntheticParams(StrictModel):
     train: TrainConfig
 
     @model_validator(mode="after")
-    def _both_parts_nonempty(self) -> Self:
+    def _regression_that_can_split(self) -> Self:
+        if self.train.loss not in REGRESSION_LOSSES:
+            raise ValueError(
+                f"train.loss={self.train.loss!r} is not a regression loss: "
+                f"expected one of {', '.join(REGRESSION_LOSSES)}"
+            )
         n_val = _validation_rows(self.n, self.val_fraction)
         if not 0 < n_val < self.n:
             raise ValueError(
