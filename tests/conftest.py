@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
 import pytest
+
+from tests.support import run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_LAYERS = (
@@ -30,23 +33,19 @@ def empty_mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def kedro_project(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_mlflow_store: Path
-) -> Iterator[Path]:
-    """A copy of conf/, the committed raw data and pyproject.toml in ``tmp_path``, as the cwd.
+def make_project_copy(project: Path, empty_store: Path) -> Path:
+    """Copy conf/, the committed raw data and pyproject.toml to ``project``.
 
     ``src`` stays empty: the package is installed from this checkout and imported from there.
     The MLflow store is the copy's own ``mlflow.db``, named by its absolute path: MLflow caches
     stores by URI, so a relative ``sqlite:///mlflow.db`` would reach the previous test's file.
     """
-    project = tmp_path / "project"
     shutil.copytree(ROOT / "conf", project / "conf")
     mlflow_yml = project / "conf" / "base" / "mlflow.yml"
     mlflow_yml.write_text(
         mlflow_yml.read_text().replace("sqlite:///mlflow.db", f"sqlite:///{project / 'mlflow.db'}")
     )
-    shutil.copy(empty_mlflow_store, project / "mlflow.db")
+    shutil.copy(empty_store, project / "mlflow.db")
     shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
     (project / "src").mkdir()
     for layer in DATA_LAYERS:
@@ -54,10 +53,37 @@ def kedro_project(
     for shipped in (ROOT / "data" / "01_raw").iterdir():
         if shipped.is_file() and shipped.name != ".gitkeep":
             shutil.copy(shipped, project / "data" / "01_raw" / shipped.name)
-    monkeypatch.chdir(project)
-    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
+    return project
+
+
+@contextmanager
+def inside(project: Path) -> Iterator[Path]:
+    """Work in ``project`` (cwd, no telemetry) and leave MLflow's global state as it was."""
     previous_uri = mlflow.get_tracking_uri()
-    yield project
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(previous_uri)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        patch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
+        try:
+            yield project
+        finally:
+            while mlflow.active_run() is not None:
+                mlflow.end_run()
+            mlflow.set_tracking_uri(previous_uri)
+
+
+@pytest.fixture
+def kedro_project(tmp_path: Path, empty_mlflow_store: Path) -> Iterator[Path]:
+    """A fresh copy of the project in ``tmp_path``, as the working directory."""
+    with inside(make_project_copy(tmp_path / "project", empty_mlflow_store)) as project:
+        yield project
+
+
+@pytest.fixture(scope="module")
+def trained_boston(
+    tmp_path_factory: pytest.TempPathFactory, empty_mlflow_store: Path
+) -> Iterator[Path]:
+    """A project copy in which ``kedro run --pipeline=boston`` has run once with the defaults."""
+    project = make_project_copy(tmp_path_factory.mktemp("trained") / "project", empty_mlflow_store)
+    with inside(project):
+        run_pipeline(project, "boston")
+        yield project

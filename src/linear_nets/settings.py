@@ -11,4 +11,8 @@ HOOKS = (MlflowRunDetailsHook(), RunSummaryHook())
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # Deep-merge conf/local over conf/base parameters. With Kedro's default ("destructive"),
+    # any conf/local/parameters*.yml makes `--params boston.train.lr=...` replace the whole
+    # `boston` block, because runtime params are merged into the env layer first.
+    "merge_strategy": {"parameters": "soft"},
 }

@@ -42,6 +42,7 @@ def test_pipeline_nodes_are_named_in_order():
         "standardize_features",
         "train_linear_model",
         "evaluate_model",
+        "package_pyfunc_model",
         "plot_report",
     ]
 
