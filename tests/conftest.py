@@ -13,6 +13,7 @@ import pytest
 from tests.support import run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_RAW_FILES = ("boston.txt", "boston_new_rows.csv")  # the only committed data
 DATA_LAYERS = (
     "01_raw",
     "02_intermediate",
@@ -50,9 +51,8 @@ def make_project_copy(project: Path, empty_store: Path) -> Path:
     (project / "src").mkdir()
     for layer in DATA_LAYERS:
         (project / "data" / layer).mkdir(parents=True)
-    for shipped in (ROOT / "data" / "01_raw").iterdir():
-        if shipped.is_file() and shipped.name != ".gitkeep":
-            shutil.copy(shipped, project / "data" / "01_raw" / shipped.name)
+    for shipped in SHIPPED_RAW_FILES:
+        shutil.copy(ROOT / "data" / "01_raw" / shipped, project / "data" / "01_raw" / shipped)
     return project
 
 

@@ -54,6 +54,17 @@ def git_commit(path: Path) -> str:
     return f"{commit}-dirty" if dirty else commit
 
 
+def _find(value: Any, kind: type) -> list[Any]:
+    """Every instance of ``kind`` in ``value``, looking inside pydantic models and dicts."""
+    if isinstance(value, kind):
+        return [value]
+    if isinstance(value, BaseModel):
+        value = dict(value)
+    if isinstance(value, dict):
+        return [found for item in value.values() for found in _find(item, kind)]
+    return []
+
+
 class MlflowRunDetailsHook:
     """Tag the MLflow run and log typed parameters, flattened, as kedro-mlflow runs them."""
 
@@ -74,12 +85,11 @@ class MlflowRunDetailsHook:
         for name in sorted(pipeline.inputs()):
             if not name.startswith("params:"):
                 continue
-            value = catalog.load(name)
-            if isinstance(value, TrainConfig):
+            for config in _find(catalog.load(name), TrainConfig):
                 try:
-                    tags["device"] = str(resolve_device(value.device))
+                    tags["device"] = str(resolve_device(config.device))
                 except DeviceError:
-                    tags["device"] = f"{value.device} (unavailable)"
+                    tags["device"] = f"{config.device} (unavailable)"
         sweep = (run_params.get("runtime_params") or {}).get("sweep")
         if isinstance(sweep, dict):
             names = ",".join(run_params.get("pipeline_names") or [])
