@@ -5,6 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+# the MLflow metric keys the issue names, exactly
+HEADLINE_METRICS = {
+    "train_mse",
+    "test_mse",
+    "test_rmse",
+    "test_mae",
+    "test_r2",
+    "ols_train_mse",
+    "ols_test_mse",
+}
+
 HEADER = [f" header line {i}" for i in range(1, 23)]
 
 

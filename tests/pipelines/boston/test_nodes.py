@@ -24,7 +24,7 @@ from linear_nets.pipelines.boston.nodes import (
 )
 from linear_nets.pipelines.boston.params import SplitConfig
 
-from .conftest import HEADER, linear_rows, statlib_text
+from .conftest import HEADER, HEADLINE_METRICS, linear_rows, statlib_text
 
 DEFAULT_TRAIN = TrainConfig(device="cpu", optimizer="sgd", lr=0.1, epochs=500, seed=0)
 
@@ -165,15 +165,7 @@ class TestTrainEvaluate:
         )
         assert metrics["train_mse"] <= metrics["ols_train_mse"] * 1.001
         assert metrics["train_mse"] >= metrics["ols_train_mse"] * (1 - 1e-6)
-        assert set(metrics) == {
-            "train_mse",
-            "test_mse",
-            "test_rmse",
-            "test_mae",
-            "test_r2",
-            "ols_train_mse",
-            "ols_test_mse",
-        }
+        assert set(metrics) == HEADLINE_METRICS
         assert metrics["test_rmse"] == pytest.approx(math.sqrt(metrics["test_mse"]))
         assert report["train"]["r2"] > 0.9
         assert len(predictions) == len(test)

@@ -12,15 +12,7 @@ from kedro.validation.exceptions import ParameterValidationError
 from linear_nets.engine import TrainingDivergedError
 from tests.support import mlflow_client, run_pipeline
 
-HEADLINE_METRICS = {
-    "train_mse",
-    "test_mse",
-    "test_rmse",
-    "test_mae",
-    "test_r2",
-    "ols_train_mse",
-    "ols_test_mse",
-}
+from .conftest import HEADLINE_METRICS
 
 
 def _runs(project: Path):
