@@ -111,3 +111,26 @@ def test_fit_trains_a_model_passed_in() -> None:
     squeeze = torch.nn.Sequential(model, torch.nn.Flatten(0))
     fit(squeeze, X, y, TrainConfig(optimizer="adam", lr=0.1, epochs=300))
     torch.testing.assert_close(model.weight.detach().squeeze(0), TRUE_W, rtol=0, atol=0.05)
+
+
+def test_cosine_schedule_decays_the_learning_rate_to_zero():
+    from linear_nets.engine.optim import ManualSGD, cosine_lr, set_lr
+
+    assert cosine_lr(0.1, 0, 10) == pytest.approx(0.1)
+    assert cosine_lr(0.1, 5, 10) == pytest.approx(0.05)
+    assert cosine_lr(0.1, 10, 10) == pytest.approx(0.0)
+    sgd = ManualSGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    set_lr(sgd, 0.01)
+    assert sgd.lr == 0.01
+
+
+def test_cosine_schedule_changes_training_and_ends_with_small_steps():
+    torch.manual_seed(0)
+    X = torch.randn(64, 3)
+    y = X @ torch.tensor([1.0, -2.0, 0.5]) + 0.3
+    constant = TrainConfig(device="cpu", optimizer="sgd", lr=0.1, epochs=5, batch_size=8)
+    cosine = constant.model_copy(update={"lr_schedule": "cosine"})
+    a = train("linear", X, y, constant)
+    b = train("linear", X, y, cosine)
+    assert a.history["train_loss"][0] != b.history["train_loss"][0]
+    assert b.history["train_loss"][-1] < b.history["train_loss"][0]

@@ -17,6 +17,7 @@ _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 OptimizerName = Literal["manual_sgd", "sgd", "adam"]
 LossName = Literal["mse", "mae", "huber", "cross_entropy"]
 ModelKind = Literal["scratch", "linear"]
+ScheduleName = Literal["constant", "cosine"]
 
 
 class StrictModel(BaseModel):
@@ -34,6 +35,9 @@ class TrainConfig(StrictModel):
     epochs: int = Field(gt=0)
     batch_size: int | None = Field(None, gt=0, description="null trains on the full batch")
     loss: LossName = "mse"
+    lr_schedule: ScheduleName = Field(
+        "constant", description="constant, or cosine: decay from lr to 0 over all the steps"
+    )
     seed: int = Field(0, ge=0)
 
     @field_validator("device")

@@ -17,7 +17,7 @@ from linear_nets.engine.config import TrainConfig
 from linear_nets.engine.devices import resolve_device
 from linear_nets.engine.losses import get_loss
 from linear_nets.engine.models import build_model
-from linear_nets.engine.optim import build_optimizer
+from linear_nets.engine.optim import build_optimizer, cosine_lr, set_lr
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def fit(
     Args:
         model: the model; a ``scratch`` model is paired with the hand-written loss.
         X, y: training data; moved once to the training device.
-        config: device, optimizer, learning rate, epochs, batch size, loss and seed.
+        config: device, optimizer, learning rate and its schedule, epochs, batch size, loss, seed.
         val: optional held-out data, evaluated after every epoch.
         metrics: extra per-epoch metrics, each ``fn(outputs, targets) -> 0-d tensor``.
         name: parameter prefix used in messages, e.g. ``boston.train``.
@@ -111,6 +111,7 @@ def fit(
     )
     started = time.perf_counter()
     first_loss: float | None = None
+    step, total_steps = 0, config.epochs * len(batches)
     with _progress(name) as progress:
         task = progress.add_task(name, total=config.epochs, loss=float("nan"))
         for epoch in range(1, config.epochs + 1):
@@ -118,6 +119,9 @@ def fit(
             loss_sum = torch.zeros((), device=device)
             metric_sums = {key: torch.zeros((), device=device) for key in metrics}
             for X_batch, y_batch in batches:
+                if config.lr_schedule == "cosine":
+                    set_lr(optimizer, cosine_lr(config.lr, step, total_steps))
+                step += 1
                 outputs = model(X_batch)
                 loss = loss_fn(outputs, y_batch)
                 optimizer.zero_grad()

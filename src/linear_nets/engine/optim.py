@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -33,6 +34,21 @@ class ManualSGD:
         for param in self.params:
             if param.grad is not None:  # a frozen parameter stays put, as in torch.optim
                 param -= self.lr * param.grad  # noqa: PLW2901 (in place, as the tutorials write it)
+
+
+def set_lr(optimizer: Optimizer, lr: float) -> None:
+    """Change the learning rate of a ``torch.optim`` optimizer or of :class:`ManualSGD`."""
+    groups = getattr(optimizer, "param_groups", None)
+    if groups is None:
+        optimizer.lr = lr  # type: ignore[attr-defined]
+        return
+    for group in groups:
+        group["lr"] = lr
+
+
+def cosine_lr(base_lr: float, step: int, total_steps: int) -> float:
+    """Cosine decay from ``base_lr`` at step 0 towards 0 at ``total_steps``."""
+    return 0.5 * base_lr * (1.0 + math.cos(math.pi * step / total_steps))
 
 
 def build_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float) -> Optimizer:

@@ -61,8 +61,14 @@ class SourceConfig(StrictModel):
 
 
 class PreprocessConfig(StrictModel):
-    """How pixels become features: scaled to [0, 1], then optionally standardised."""
+    """How pixels become features: to [0, 1], to the power ``gamma``, optionally standardised."""
 
+    gamma: float = Field(
+        1.0,
+        gt=0,
+        description="exponent applied to the [0, 1] pixels; 1 keeps them linear, 0.5 (square "
+        "root) spreads the dark and mid tones where the garments differ",
+    )
     standardize: Literal["none", "global", "per_pixel"] = Field(
         "none",
         description="none; global: one training mean and std; per_pixel: one per pixel",
@@ -102,7 +108,7 @@ def load_fashion_mnist(source: FashionMNISTSource, params: SourceConfig) -> Tens
 def scale_images(
     raw: Tensors, params: PreprocessConfig
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Turn uint8 pixels into float features in [0, 1], standardised by the training statistics.
+    """Turn uint8 pixels into float features in [0, 1] (to the power ``gamma``), then standardise.
 
     Args:
         raw: the output of :func:`load_fashion_mnist`.
@@ -113,6 +119,8 @@ def scale_images(
     """
     X_train = raw["train_images"].float() / PIXEL_MAX
     X_test = raw["test_images"].float() / PIXEL_MAX
+    if params.gamma != 1.0:
+        X_train, X_test = X_train.pow(params.gamma), X_test.pow(params.gamma)
     if params.standardize != "none":
         if params.standardize == "per_pixel":
             mean, std = X_train.mean(dim=0), X_train.std(dim=0)
