@@ -15,6 +15,8 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from pydantic import BaseModel
 
+from linear_nets.datasets import mlflow_deferred
+
 logger = logging.getLogger(__name__)
 
 
@@ -66,7 +68,11 @@ def _find(value: Any, kind: type) -> list[Any]:
 
 
 class MlflowRunDetailsHook:
-    """Tag the MLflow run and log typed parameters, flattened, as kedro-mlflow runs them."""
+    """Tag the MLflow run, log typed parameters flattened, and hold back the datasets' MLflow
+    logging (metrics, the pyfunc model) until the pipeline has succeeded."""
+
+    def __init__(self) -> None:
+        self._run_id: str | None = None
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
@@ -76,8 +82,11 @@ class MlflowRunDetailsHook:
         from linear_nets.engine.config import TrainConfig
         from linear_nets.engine.devices import DeviceError, resolve_device
 
-        if mlflow.active_run() is None:
+        run = mlflow.active_run()
+        if run is None:
             return
+        self._run_id = run.info.run_id
+        mlflow_deferred.arm(self._run_id)
         tags = {
             "torch_version": torch.__version__,
             "git_commit": git_commit(Path(run_params.get("project_path") or Path.cwd())),
@@ -96,6 +105,18 @@ class MlflowRunDetailsHook:
             tags["sweep"] = str(sweep.get("id"))
             tags["mlflow.runName"] = f"{names} {sweep.get('label', '')}".strip()
         mlflow.set_tags(tags)
+
+    @hook_impl(tryfirst=True)  # before kedro-mlflow's own hook ends the run
+    def after_pipeline_run(self) -> None:
+        if self._run_id is not None:
+            mlflow_deferred.commit(self._run_id)
+            self._run_id = None
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        if self._run_id is not None:
+            mlflow_deferred.discard(self._run_id)
+            self._run_id = None
 
     @hook_impl
     def before_node_run(self, node: Any, inputs: dict[str, Any]) -> None:

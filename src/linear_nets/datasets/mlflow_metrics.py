@@ -14,6 +14,8 @@ from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
+from linear_nets.datasets.mlflow_deferred import log_when_done
+
 Metrics = dict[str, float | list[float]]
 _BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch call
 
@@ -22,7 +24,8 @@ class MlflowMetricsDataset(AbstractDataset[Metrics, Metrics]):
     """Save ``{name: value}`` or ``{name: [per-epoch values]}`` to JSON and to MLflow.
 
     A list is logged as a history with step = epoch (1, 2, ...); a number is logged at step 0.
-    Without an active MLflow run only the JSON file is written.
+    Without an active MLflow run only the JSON file is written; within a Kedro run the logging
+    waits for the pipeline to succeed (:mod:`linear_nets.datasets.mlflow_deferred`).
 
     Example catalog entry::
 
@@ -63,23 +66,24 @@ class MlflowMetricsDataset(AbstractDataset[Metrics, Metrics]):
 
     @staticmethod
     def _log(entries: list[tuple[str, float, int]]) -> None:
-        import mlflow
-        from mlflow.entities import Metric
-
-        run = mlflow.active_run()
-        if run is None:
-            return
-        now = int(time.time() * 1000)
-        metrics = [
-            Metric(key, value if math.isfinite(value) else float("nan"), now, step)
-            for key, value, step in entries
-        ]
-        client = mlflow.MlflowClient()
-        for start in range(0, len(metrics), _BATCH):
-            client.log_batch(run.info.run_id, metrics=metrics[start : start + _BATCH])
+        log_when_done(lambda run_id: _log_batch(run_id, entries))
 
     def _exists(self) -> bool:
         return self._path.is_file()
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._path), "prefix": self._prefix}
+
+
+def _log_batch(run_id: str, entries: list[tuple[str, float, int]]) -> None:
+    import mlflow
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    metrics = [
+        Metric(key, value if math.isfinite(value) else float("nan"), now, step)
+        for key, value, step in entries
+    ]
+    client = mlflow.MlflowClient()
+    for start in range(0, len(metrics), _BATCH):
+        client.log_batch(run_id, metrics=metrics[start : start + _BATCH])

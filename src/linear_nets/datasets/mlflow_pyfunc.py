@@ -14,6 +14,7 @@ from typing import Any
 from kedro.io import AbstractDataset, DatasetError
 
 import linear_nets
+from linear_nets.datasets.mlflow_deferred import log_when_done
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +52,19 @@ class MlflowPyfuncModelDataset(AbstractDataset[Any, Any]):
         example = getattr(data, "input_example", None)
         if example is None:
             raise DatasetError(f"{type(data).__name__} has no input_example to log with it")
+        log_when_done(lambda run_id: self._log(run_id, data, example))
+
+    def _log(self, run_id: str, model: Any, example: Any) -> None:
+        import mlflow
+
+        active = mlflow.active_run()
+        if active is None or active.info.run_id != run_id:
+            with mlflow.start_run(run_id=run_id):
+                self._log(run_id, model, example)
+            return
         info = mlflow.pyfunc.log_model(
             name=self._name,
-            python_model=data,
+            python_model=model,
             input_example=example,
             registered_model_name=self._registered_model_name,
             pip_requirements=self._pip_requirements or _requirements(),

@@ -112,3 +112,18 @@ def test_pipeline_is_registered_as_default():
     configure_project("linear_nets")
     assert "boston" in pipelines
     assert pipelines["__default__"].nodes == pipelines["boston"].nodes
+
+
+def test_a_run_failing_after_evaluation_logs_no_metrics_and_registers_no_model(
+    kedro_project: Path,
+):
+    # a directory where the last plot goes makes the final node fail on save
+    (kedro_project / "data/08_reporting/boston_residuals.png").mkdir()
+    with pytest.raises(Exception, match="boston_residuals"):
+        run_pipeline(kedro_project, "boston", params={"boston": {"train": {"epochs": 20}}})
+
+    assert (kedro_project / "data/08_reporting/boston_metrics.json").is_file()
+    client, runs = _runs(kedro_project)
+    assert [run.info.status for run in runs] == ["FAILED"]
+    assert runs[0].data.metrics == {}
+    assert client.search_model_versions("name='boston_linear_regression'") == []
