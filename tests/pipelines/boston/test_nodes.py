@@ -156,8 +156,8 @@ def _prepared(n: int = 200):
 class TestTrainEvaluate:
     @pytest.mark.parametrize("kind", ["linear", "scratch"])
     def test_default_training_reaches_the_least_squares_optimum(self, kind):
-        _, train, test = _prepared()
-        model, history = train_model(train, ModelConfig(kind=kind), DEFAULT_TRAIN)
+        scaler, train, test = _prepared()
+        model, _, history = train_model(train, scaler, ModelConfig(kind=kind), DEFAULT_TRAIN)
         assert len(history["train_loss"]) == 500
         assert history["train_loss"][-1] < history["train_loss"][0]
         metrics, report, predictions = evaluate_model(
@@ -174,27 +174,28 @@ class TestTrainEvaluate:
         )
 
     def test_same_parameters_give_the_same_numbers(self):
-        _, train, _ = _prepared()
+        scaler, train, _ = _prepared()
         config = TrainConfig(
             device="cpu", optimizer="adam", lr=0.05, epochs=30, batch_size=16, seed=5
         )
-        first = train_model(train, ModelConfig(kind="linear"), config)
-        second = train_model(train, ModelConfig(kind="linear"), config)
-        assert first[1] == second[1]
+        first = train_model(train, scaler, ModelConfig(kind="linear"), config)
+        assert first[1] is scaler
+        second = train_model(train, scaler, ModelConfig(kind="linear"), config)
+        assert first[2] == second[2]
         for a, b in zip(
             first[0].state_dict().values(), second[0].state_dict().values(), strict=True
         ):
             assert torch.equal(a, b)
 
     def test_exploding_loss_names_the_learning_rate(self):
-        _, train, _ = _prepared()
+        scaler, train, _ = _prepared()
         config = TrainConfig(device="cpu", optimizer="sgd", lr=5.0, epochs=200)
         with pytest.raises(TrainingDivergedError, match=r"boston\.train\.lr=5"):
-            train_model(train, ModelConfig(kind="linear"), config)
+            train_model(train, scaler, ModelConfig(kind="linear"), config)
 
     def test_report_draws_three_figures(self):
-        _, train, test = _prepared()
-        model, history = train_model(train, ModelConfig(kind="linear"), DEFAULT_TRAIN)
+        scaler, train, test = _prepared()
+        model, _, history = train_model(train, scaler, ModelConfig(kind="linear"), DEFAULT_TRAIN)
         _, _, predictions = evaluate_model(
             model.state_dict(), ModelConfig(kind="linear"), train, test
         )

@@ -78,12 +78,15 @@ def test_full_run_is_tracked_and_persisted(kedro_project: Path):
 def test_a_diverging_run_fails_without_metrics_and_keeps_the_earlier_model(kedro_project: Path):
     run_pipeline(kedro_project, "boston", params={"boston": {"train": {"epochs": 20}}})
     models = kedro_project / "data/06_models/boston_model.pt"
+    scalers = kedro_project / "data/06_models/boston_model_scaler.json"
     versions_before = sorted(models.iterdir())
+    assert [v.name for v in scalers.iterdir()] == [v.name for v in versions_before]
 
     with pytest.raises(TrainingDivergedError, match=r"boston\.train\.lr=3"):
         run_pipeline(kedro_project, "boston", params={"boston": {"train": {"lr": 3.0}}})
 
     assert sorted(models.iterdir()) == versions_before
+    assert [v.name for v in scalers.iterdir()] == [v.name for v in versions_before]
     _, runs = _runs(kedro_project)
     assert [run.info.status for run in runs] == ["FINISHED", "FAILED"]
     assert runs[1].data.metrics == {}

@@ -155,16 +155,24 @@ def _tensors(table: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def train_model(
-    train_rows: pd.DataFrame, model: ModelConfig, training: TrainConfig
-) -> tuple[nn.Module, dict[str, list[float]]]:
+    train_rows: pd.DataFrame, scaler: dict[str, list], model: ModelConfig, training: TrainConfig
+) -> tuple[nn.Module, dict[str, list], dict[str, list[float]]]:
     """Fit a linear model to the standardized training rows with the shared engine.
 
+    Args:
+        train_rows: the standardized training rows.
+        scaler: the standardization they went through; handed on unchanged, so that the
+            versioned copy next to the model is written only when training succeeds and the
+            latest model and latest scaler always belong together.
+        model: ``linear`` or ``scratch``.
+        training: device, optimizer, learning rate, epochs, batch size, loss and seed.
+
     Returns:
-        The trained model (on the CPU) and its per-epoch ``train_loss`` history.
+        The trained model (on the CPU), its scaler, and its per-epoch ``train_loss`` history.
     """
     X, y = _tensors(train_rows)
     result = train(model.kind, X, y, training, name="boston.train")
-    return result.model.cpu(), {"train_loss": result.history["train_loss"]}
+    return result.model.cpu(), scaler, {"train_loss": result.history["train_loss"]}
 
 
 def evaluate_model(

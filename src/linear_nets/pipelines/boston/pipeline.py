@@ -44,8 +44,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=train_model,
-                inputs=["boston_train_scaled", "params:boston.model", "params:boston.train"],
-                outputs=["boston_model", "boston_history"],
+                inputs=[
+                    "boston_train_scaled",
+                    "boston_scaler",
+                    "params:boston.model",
+                    "params:boston.train",
+                ],
+                outputs=["boston_model", "boston_model_scaler", "boston_history"],
                 name="train_linear_model",
             ),
             Node(
@@ -61,7 +66,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=package_model,
-                inputs=["boston_scaler", "boston_model", "boston_test"],
+                inputs=["boston_model_scaler", "boston_model", "boston_test"],
                 outputs="boston_pyfunc_model",
                 name="package_pyfunc_model",
             ),

@@ -11,7 +11,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=predict_prices,
-                inputs=["boston_new_rows", "boston_scaler", "boston_model"],
+                inputs=["boston_new_rows", "boston_model_scaler", "boston_model"],
                 outputs="boston_new_predictions",
                 name="predict_house_prices",
             )

@@ -25,8 +25,16 @@ from linear_nets.engine.metrics import accuracy, confusion_matrix, per_class_acc
 logger = logging.getLogger(__name__)
 
 LABELS = (
-    "t-shirt", "trouser", "pullover", "dress", "coat",
-    "sandal", "shirt", "sneaker", "bag", "ankle boot",
+    "t-shirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
 )
 """The ten classes, by label index, as the tutorials spell them."""
 N_CLASSES = len(LABELS)
@@ -155,14 +163,22 @@ def train_softmax_regression(
         ``test_loss``, ``test_accuracy`` (one value per epoch).
     """
     result = train(
-        model.kind, X_train, y_train, params,
-        n_classes=N_CLASSES, val=(X_test, y_test), metrics={"accuracy": accuracy},
+        model.kind,
+        X_train,
+        y_train,
+        params,
+        n_classes=N_CLASSES,
+        val=(X_test, y_test),
+        metrics={"accuracy": accuracy},
         name="fashion_mnist.train",
     )
     history = {key.replace("val_", "test_", 1): values for key, values in result.history.items()}
     logger.info(
         "Test accuracy %.4f after %d epochs (%.2f s on %s)",
-        history["test_accuracy"][-1], params.epochs, result.seconds, result.device,
+        history["test_accuracy"][-1],
+        params.epochs,
+        result.seconds,
+        result.device,
     )
     return result.model.cpu(), history
 
@@ -246,14 +262,19 @@ def plot_confusion_matrix(matrix: torch.Tensor) -> Any:
     for row in ticks:
         for column in ticks:
             colour = "white" if counts[row, column] > threshold else "black"
-            axes.text(column, row, int(counts[row, column]), ha="center", va="center",
-                      fontsize=7, color=colour)
+            axes.text(
+                column,
+                row,
+                int(counts[row, column]),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color=colour,
+            )
     return figure
 
 
-def plot_test_predictions(
-    raw: Tensors, predicted: torch.Tensor, params: ReportConfig
-) -> Any:
+def plot_test_predictions(raw: Tensors, predicted: torch.Tensor, params: ReportConfig) -> Any:
     """The first test images, each captioned "predicted / true"; mistakes in red.
 
     Args:
@@ -277,12 +298,14 @@ def plot_test_predictions(
             continue
         guess, truth = int(predicted[index]), int(labels[index])
         axes.imshow(images[index].numpy(), cmap="gray_r", vmin=0, vmax=PIXEL_MAX)
-        axes.set_title(f"{LABELS[guess]} / {LABELS[truth]}", fontsize=8,
-                       color="black" if guess == truth else "red")
+        axes.set_title(
+            f"{LABELS[guess]} / {LABELS[truth]}",
+            fontsize=8,
+            color="black" if guess == truth else "red",
+        )
     figure.suptitle("predicted / true")
     return figure
 
 
 def _slug(label: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
-

@@ -179,10 +179,21 @@ def plot_mse_landscape(grid: pd.DataFrame, trace: pd.DataFrame) -> Figure:
     figure = Figure(figsize=(6, 4), layout="constrained")
     axes = figure.add_subplot()
     axes.plot(grid["w"], grid["mse"], color="C0", label="MSE(w)")
-    axes.plot(trace["w"], trace["loss"], "o-", color="C3", markersize=3, linewidth=0.8,
-              label=f"gradient descent ({len(trace) - 1} epochs)")
-    axes.annotate("start", (trace["w"].iloc[0], trace["loss"].iloc[0]),
-                  textcoords="offset points", xytext=(6, 6))
+    axes.plot(
+        trace["w"],
+        trace["loss"],
+        "o-",
+        color="C3",
+        markersize=3,
+        linewidth=0.8,
+        label=f"gradient descent ({len(trace) - 1} epochs)",
+    )
+    axes.annotate(
+        "start",
+        (trace["w"].iloc[0], trace["loss"].iloc[0]),
+        textcoords="offset points",
+        xytext=(6, 6),
+    )
     axes.set(xlabel="w", ylabel="MSE", title="Loss landscape of y = w·x")
     axes.legend()
     return figure

@@ -195,8 +195,12 @@ def plot_synthetic_fit(
     figure = Figure(figsize=(6, 4), layout="constrained")
     axes = figure.add_subplot()
     axes.scatter(X[:, 0], y, s=4, alpha=0.4, label="training rows")
-    axes.plot(x1, along_first(coefficients["w"], float(coefficients["b"])), color="C3",
-              label=f"fitted ({params.model.kind}, {params.train.loss})")
+    axes.plot(
+        x1,
+        along_first(coefficients["w"], float(coefficients["b"])),
+        color="C3",
+        label=f"fitted ({params.model.kind}, {params.train.loss})",
+    )
     axes.plot(x1, along_first(params.true_w, params.true_b), "k--", linewidth=1, label="true")
     axes.set(xlabel="x1", ylabel="y", title="Synthetic data and the fitted line along x1")
     axes.legend()
