@@ -10,7 +10,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from tests.support import run_pipeline
+from tests.support import kedro_viz_build, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_RAW_FILES = ("boston.txt", "boston_new_rows.csv")  # the only committed data
@@ -41,7 +41,13 @@ def make_project_copy(project: Path, empty_store: Path) -> Path:
     The MLflow store is the copy's own ``mlflow.db``, named by its absolute path: MLflow caches
     stores by URI, so a relative ``sqlite:///mlflow.db`` would reach the previous test's file.
     """
-    shutil.copytree(ROOT / "conf", project / "conf")
+    local = ROOT / "conf" / "local"
+
+    def local_settings(directory: str, names: list[str]) -> list[str]:
+        """A fresh clone has no conf/local settings: keep the developer's out of the tests."""
+        return [name for name in names if name != ".gitkeep"] if Path(directory) == local else []
+
+    shutil.copytree(ROOT / "conf", project / "conf", ignore=local_settings)
     mlflow_yml = project / "conf" / "base" / "mlflow.yml"
     mlflow_yml.write_text(
         mlflow_yml.read_text().replace("sqlite:///mlflow.db", f"sqlite:///{project / 'mlflow.db'}")
@@ -87,3 +93,11 @@ def trained_boston(
     with inside(project):
         run_pipeline(project, "boston")
         yield project
+
+
+@pytest.fixture(scope="session")
+def viz_build(tmp_path_factory: pytest.TempPathFactory, empty_mlflow_store: Path) -> Path:
+    """``kedro viz build`` of a fresh project copy, once per session (it takes half a minute);
+    shared by the export tests and the browser tests, none of which writes to it."""
+    project = make_project_copy(tmp_path_factory.mktemp("viz") / "project", empty_mlflow_store)
+    return kedro_viz_build(project)

@@ -7,83 +7,13 @@ node, the layers and the list of pipelines) and ``build/api/pipelines/<id>`` (on
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 from kedro.framework.project import pipelines
 from kedro.framework.startup import bootstrap_project
 
-ROOT = Path(__file__).resolve().parents[1]
-# kedro-viz gives its build process 300 s; the CLI itself needs a few seconds to start.
-BUILD_TIMEOUT_S = 420
-BOSTON_TASKS = {"download_boston_data", "train_linear_model", "evaluate_model"}
-
-
-def copy_project(dest: Path) -> Path:
-    """What a fresh clone has: conf/ (no local settings) and pyproject.toml, with no data,
-    no ``build/`` and no ``.viz/``; ``src`` stays empty as the package is installed."""
-    local = ROOT / "conf" / "local"
-
-    def skip_local_settings(directory: str, names: list[str]) -> list[str]:
-        return [n for n in names if n != ".gitkeep"] if Path(directory) == local else []
-
-    shutil.copytree(ROOT / "conf", dest / "conf", ignore=skip_local_settings)
-    shutil.copy(ROOT / "pyproject.toml", dest / "pyproject.toml")
-    (dest / "src").mkdir()
-    return dest
-
-
-def kedro_viz_build(project: Path) -> Path:
-    """Run ``kedro viz build`` in ``project`` and return its ``build/`` folder.
-
-    The command exits 0 even when the build fails (it only prints an error), so success is
-    read from its output. It runs in its own process group: kedro-viz builds in a child process,
-    which a timeout must stop too.
-    """
-    kedro = Path(sys.executable).with_name("kedro")
-    command = [str(kedro) if kedro.exists() else "kedro", "viz", "build"]
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        command,
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        output, _ = process.communicate(timeout=BUILD_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        pytest.fail(f"kedro viz build ran over {BUILD_TIMEOUT_S} s:\n{output[-4000:]}")
-    finally:
-        if process.poll() is None:  # pragma: no cover - only on an interrupted test
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    assert process.returncode == 0, output[-4000:]
-    assert "Success! Kedro-Viz build files" in output, output[-4000:]
-    return project / "build"
-
-
-_BUILDS: dict[Path, Path] = {}
-
-
-def shared_viz_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One build per test session (it takes about half a minute), shared by this module and
-    the browser tests; none of them writes to it."""
-    session = tmp_path_factory.getbasetemp()
-    if session not in _BUILDS:
-        project = copy_project(tmp_path_factory.mktemp("viz") / "project")
-        _BUILDS[session] = kedro_viz_build(project)
-    return _BUILDS[session]
+from tests.support import BOSTON_TASKS
 
 
 def registered_pipelines(project: Path) -> set[str]:
@@ -95,11 +25,6 @@ def registered_pipelines(project: Path) -> set[str]:
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
-
-
-@pytest.fixture(scope="module")
-def viz_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return shared_viz_build(tmp_path_factory)
 
 
 def test_build_writes_the_static_site(viz_build: Path):

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -21,7 +17,7 @@ import torch
 from linear_nets.engine.models import LinearRegressionScratch, model_from_state_dict
 from linear_nets.pipelines.boston.nodes import FEATURES
 from linear_nets.serving import FeatureError, RegressionPredictor, check_features
-from tests.support import mlflow_client
+from tests.support import LOOPBACK, free_port, mlflow_client, process_group, wait_for_http
 
 MODEL_URI = "models:/boston_linear_regression/latest"
 
@@ -93,56 +89,21 @@ def test_registered_pyfunc_reproduces_the_run_test_rmse(trained_boston: Path):
         model.predict(test[list(FEATURES)].assign(TAX="high"))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_served_model_answers_invocations(trained_boston: Path):
-    port = _free_port()
+    port = free_port()
     bin_dir = Path(sys.executable).parent  # the server execs uvicorn from the environment
-    env = os.environ | {
+    env = {
         "MLFLOW_TRACKING_URI": f"sqlite:///{trained_boston / 'mlflow.db'}",
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     command = [
-        str(bin_dir / "mlflow"),
-        "models",
-        "serve",
-        "-m",
-        MODEL_URI,
-        "--env-manager",
-        "local",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    server = subprocess.Popen(
-        command,
-        env=env,
-        cwd=trained_boston,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/ping", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    f"model server did not come up: {server.stderr.read().decode()[-2000:]}"
-                )
-            time.sleep(0.5)
-
+        str(bin_dir / "mlflow"), "models", "serve", "-m", MODEL_URI,
+        "--env-manager", "local", "--host", LOOPBACK, "--port", str(port),
+    ]  # fmt: skip
+    log = trained_boston / "serve.log"
+    with process_group(command, cwd=trained_boston, log=log, env=env) as server:
+        base = f"http://{LOOPBACK}:{port}"
+        wait_for_http(f"{base}/ping", timeout_s=90, process=server, log=log)
         test = _raw_test_rows(trained_boston)
         body = {"dataframe_split": test[list(FEATURES)].to_dict(orient="split", index=False)}
         request = urllib.request.Request(
@@ -153,22 +114,6 @@ def test_served_model_answers_invocations(trained_boston: Path):
         with urllib.request.urlopen(request, timeout=30) as response:
             served = np.array(json.loads(response.read())["predictions"], dtype=float)
 
-        mlflow.set_tracking_uri(f"sqlite:///{trained_boston / 'mlflow.db'}")
-        local = mlflow.pyfunc.load_model(MODEL_URI).predict(test[list(FEATURES)])
-        np.testing.assert_allclose(served, local, rtol=1e-9)
-    finally:
-        _stop(server)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Stop the server and every process it started (gunicorn/uvicorn workers)."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=20)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    mlflow.set_tracking_uri(f"sqlite:///{trained_boston / 'mlflow.db'}")
+    local = mlflow.pyfunc.load_model(MODEL_URI).predict(test[list(FEATURES)])
+    np.testing.assert_allclose(served, local, rtol=1e-9)

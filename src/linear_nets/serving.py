@@ -32,7 +32,7 @@ def check_features(rows: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     checked = {}
     for column in columns:
         values = pd.to_numeric(rows[column], errors="coerce")
-        bad = values.isna() & rows[column].notna() | rows[column].isna()
+        bad = values.isna()  # not a number, or empty
         if bad.any():
             row = bad.idxmax()
             raise FeatureError(

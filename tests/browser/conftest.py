@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM_NAMES, Chromium, static_server, wait_for_http
-from tests.test_kedro_viz import shared_viz_build
+from tests.browser import CHROMIUM_NAMES, Chromium, static_server
+from tests.support import wait_for_http
 
 
 @pytest.fixture(scope="session")
@@ -29,10 +29,10 @@ def chromium() -> Chromium:
 
 
 @pytest.fixture(scope="session")
-def viz_build_dir(tmp_path_factory: pytest.TempPathFactory, chromium: Chromium) -> Path:
-    """``kedro viz build`` of a fresh copy of the project (after the chromium check, so a
-    machine without a browser skips without spending half a minute on the build)."""
-    return shared_viz_build(tmp_path_factory)
+def viz_build_dir(chromium: Chromium, request: pytest.FixtureRequest) -> Path:
+    """``kedro viz build`` of a fresh copy of the project, asked for after the chromium check so
+    that a machine without a browser skips without spending half a minute on the build."""
+    return request.getfixturevalue("viz_build")
 
 
 @pytest.fixture(scope="session")

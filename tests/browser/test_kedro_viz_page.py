@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser import Chromium
-from tests.test_kedro_viz import BOSTON_TASKS
+from tests.support import BOSTON_TASKS
 
 pytestmark = pytest.mark.browser
 

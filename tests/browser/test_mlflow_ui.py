@@ -15,8 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import LOOPBACK, Chromium, free_port, process_group, wait_for_http
-from tests.support import mlflow_client, run_pipeline
+from tests.browser import Chromium
+from tests.support import (
+    LOOPBACK,
+    free_port,
+    mlflow_client,
+    process_group,
+    run_pipeline,
+    wait_for_http,
+)
 
 pytestmark = pytest.mark.browser
 

@@ -11,7 +11,11 @@ from linear_nets.engine import ModelConfig, TrainConfig
 def test_defaults() -> None:
     config = TrainConfig(lr=0.1, epochs=2)
     assert (config.device, config.optimizer, config.loss, config.batch_size, config.seed) == (
-        "auto", "sgd", "mse", None, 0,
+        "auto",
+        "sgd",
+        "mse",
+        None,
+        0,
     )
     assert ModelConfig().kind == "linear"
 

@@ -51,8 +51,12 @@ def test_the_same_seed_reproduces_a_run_and_another_seed_does_not() -> None:
 def test_history_has_one_value_per_epoch_for_every_series() -> None:
     X, y = _synthetic()
     result = train(
-        "linear", X[:150], y[:150], TrainConfig(lr=0.1, epochs=4, batch_size=32),
-        val=(X[150:], y[150:]), metrics={"max_error": lambda out, t: (out - t).abs().max()},
+        "linear",
+        X[:150],
+        y[:150],
+        TrainConfig(lr=0.1, epochs=4, batch_size=32),
+        val=(X[150:], y[150:]),
+        metrics={"max_error": lambda out, t: (out - t).abs().max()},
     )
     assert set(result.history) == {"train_loss", "val_loss", "train_max_error", "val_max_error"}
     assert all(len(values) == 4 for values in result.history.values())
@@ -77,8 +81,12 @@ def test_softmax_regression_learns_separable_classes() -> None:
     X = torch.nn.functional.one_hot(labels, 3).float() * 4 + noise
     for kind in ("scratch", "linear"):
         result = train(
-            kind, X, labels, TrainConfig(lr=0.5, epochs=5, batch_size=30, loss="cross_entropy"),
-            n_classes=3, metrics={"accuracy": accuracy},
+            kind,
+            X,
+            labels,
+            TrainConfig(lr=0.5, epochs=5, batch_size=30, loss="cross_entropy"),
+            n_classes=3,
+            metrics={"accuracy": accuracy},
         )
         assert result.history["train_accuracy"][-1] > 0.95
 

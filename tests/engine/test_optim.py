@@ -33,8 +33,10 @@ def test_manual_sgd_leaves_a_frozen_parameter_alone() -> None:
 def test_manual_sgd_matches_torch_sgd_step() -> None:
     ours = torch.nn.Parameter(torch.tensor([0.3, 0.7]))
     theirs = torch.nn.Parameter(ours.detach().clone())
-    steps = [(build_optimizer("manual_sgd", [ours], 0.05), ours),
-             (build_optimizer("sgd", [theirs], 0.05), theirs)]
+    steps = [
+        (build_optimizer("manual_sgd", [ours], 0.05), ours),
+        (build_optimizer("sgd", [theirs], 0.05), theirs),
+    ]
     for _ in range(5):
         for optimizer, param in steps:
             optimizer.zero_grad()

@@ -136,9 +136,12 @@ def test_standardisation_uses_the_training_statistics(raw, mode):
 def test_a_constant_pixel_does_not_divide_by_zero():
     images = torch.zeros(4, 28, 28, dtype=torch.uint8)
     images[:, 0, 0] = torch.tensor([0, 10, 20, 30], dtype=torch.uint8)
-    raw = {"train_images": images, "test_images": images + 1,
-           "train_labels": torch.zeros(4, dtype=torch.int64),
-           "test_labels": torch.zeros(4, dtype=torch.int64)}
+    raw = {
+        "train_images": images,
+        "test_images": images + 1,
+        "train_labels": torch.zeros(4, dtype=torch.int64),
+        "test_labels": torch.zeros(4, dtype=torch.int64),
+    }
 
     X_train, _, X_test, _ = scale_images(raw, PreprocessConfig(standardize="per_pixel"))
     assert torch.isfinite(X_train).all() and torch.isfinite(X_test).all()
@@ -213,8 +216,12 @@ def test_training_learns_the_tiny_set_and_records_per_epoch_history(raw, kind):
     X_train, y_train, X_test, y_test = scale_images(raw, PreprocessConfig())
 
     model, history = train_softmax_regression(
-        X_train, y_train, X_test, y_test,
-        model=ModelConfig(kind=kind), params=SoftmaxTrainConfig(**FAST),
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        model=ModelConfig(kind=kind),
+        params=SoftmaxTrainConfig(**FAST),
     )
 
     assert set(history) == {"train_loss", "train_accuracy", "test_loss", "test_accuracy"}
@@ -231,8 +238,12 @@ def test_scratch_and_linear_models_train_to_the_same_weights(raw):
     X_train, y_train, X_test, y_test = scale_images(raw, PreprocessConfig())
     fitted = {
         kind: train_softmax_regression(
-            X_train, y_train, X_test, y_test,
-            model=ModelConfig(kind=kind), params=SoftmaxTrainConfig(**FAST),
+            X_train,
+            y_train,
+            X_test,
+            y_test,
+            model=ModelConfig(kind=kind),
+            params=SoftmaxTrainConfig(**FAST),
         )
         for kind in ("scratch", "linear")
     }
@@ -247,7 +258,9 @@ def test_plots_are_figures_with_class_names_and_captions(raw):
     history = {"train_loss": [0.9, 0.6], "train_accuracy": [0.7, 0.8], "test_accuracy": [0.7, 0.8]}
     curves = plot_training_curves(history)
     assert [line.get_label() for line in curves.axes[0].lines] == [
-        "train loss", "train accuracy", "test accuracy"
+        "train loss",
+        "train accuracy",
+        "test accuracy",
     ]
 
     matrix = torch.diag(torch.arange(1, 11))

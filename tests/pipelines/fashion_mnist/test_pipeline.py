@@ -18,8 +18,16 @@ EPOCHS = 3
 CLASS_KEYS = {
     f"test_accuracy_{slug}"
     for slug in (
-        "t_shirt", "trouser", "pullover", "dress", "coat",
-        "sandal", "shirt", "sneaker", "bag", "ankle_boot",
+        "t_shirt",
+        "trouser",
+        "pullover",
+        "dress",
+        "coat",
+        "sandal",
+        "shirt",
+        "sneaker",
+        "bag",
+        "ankle_boot",
     )
 }
 HISTORY_KEYS = {"train_loss", "train_accuracy", "test_loss", "test_accuracy"}
@@ -54,7 +62,8 @@ def test_full_run_downloads_trains_and_tracks(kedro_project: Path, tmp_path: Pat
     assert len(versions) == 1
     state = torch.load(versions[0] / "fashion_mnist_model.pt", weights_only=True)
     assert {key: tuple(value.shape) for key, value in state.items()} == {
-        "net.1.weight": (10, 784), "net.1.bias": (10,)
+        "net.1.weight": (10, 784),
+        "net.1.bias": (10,),
     }
 
     client = mlflow_client(kedro_project)
@@ -91,6 +100,7 @@ def test_a_wrong_parameter_fails_before_any_download(kedro_project: Path, tmp_pa
     tiny = make_tiny_fashion_mnist(tmp_path / "mirror")
 
     with pytest.raises(ParameterValidationError, match=r"fashion_mnist\.train"):
-        run_pipeline(kedro_project, "fashion_mnist", params=_params(str(tiny.folder), tiny.md5,
-                                                                    loss="mse"))
+        run_pipeline(
+            kedro_project, "fashion_mnist", params=_params(str(tiny.folder), tiny.md5, loss="mse")
+        )
     assert not (kedro_project / "data/01_raw/fashion_mnist").exists()
