@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from linear_nets.engine import ModelConfig, TrainConfig
+from linear_nets.engine.config import RegressionTrainConfig
 
 
 def test_defaults() -> None:
@@ -45,3 +46,14 @@ def test_device_is_normalised() -> None:
 def test_unknown_model_kind_is_refused() -> None:
     with pytest.raises(ValidationError, match="kind"):
         ModelConfig(kind="mlp")
+
+
+@pytest.mark.parametrize("loss", ["mse", "mae", "huber"])
+def test_regression_config_takes_every_regression_loss(loss: str) -> None:
+    assert RegressionTrainConfig(lr=0.1, epochs=1, loss=loss).loss == loss
+
+
+def test_regression_config_refuses_a_classification_loss_naming_the_field() -> None:
+    with pytest.raises(ValidationError, match=r"loss\n.*'cross_entropy' is not a regression loss"):
+        RegressionTrainConfig(lr=0.1, epochs=1, loss="cross_entropy")
+    assert isinstance(RegressionTrainConfig(lr=0.1, epochs=1), TrainConfig)

@@ -68,3 +68,14 @@ def test_cpu_is_always_there(spec: str | torch.device) -> None:
 def test_unknown_device_names_raise(spec: str) -> None:
     with pytest.raises(DeviceError, match="unknown device"):
         resolve_device(spec)
+
+
+def test_the_config_and_the_resolver_refuse_a_name_with_one_message() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(DeviceError) as resolved:
+        resolve_device("gpu")
+    with pytest.raises(ValidationError) as validated:
+        TrainConfig(device="gpu", lr=0.1, epochs=1)
+    assert str(resolved.value) in str(validated.value)
+    assert "expected auto, cpu, cuda, cuda:N or mps" in str(resolved.value)

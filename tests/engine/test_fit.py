@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from linear_nets.engine import TrainConfig, TrainingDivergedError, fit, least_squares, train
+from linear_nets.engine import (
+    TensorSource,
+    TrainConfig,
+    TrainingDivergedError,
+    build_model,
+    fit,
+    least_squares,
+    train,
+)
 from linear_nets.engine.metrics import accuracy
 
 TRUE_W = torch.tensor([2.0, -3.4])
@@ -91,11 +99,43 @@ def test_softmax_regression_learns_separable_classes() -> None:
         assert result.history["train_accuracy"][-1] > 0.95
 
 
-def test_state_dict_is_on_the_cpu_and_detached() -> None:
+def test_on_epoch_sees_every_epoch_with_its_values_and_the_model() -> None:
+    X, y = _synthetic(n=40)
+    seen = []
+
+    def record(epoch: int, model: torch.nn.Module, values: dict[str, float]) -> None:
+        seen.append((epoch, float(model.coefficients()[1]), values))
+
+    result = train("linear", X, y, TrainConfig(lr=0.1, epochs=3), on_epoch=record)
+    assert [epoch for epoch, _, _ in seen] == [1, 2, 3]
+    assert [values["train_loss"] for _, _, values in seen] == result.history["train_loss"]
+    assert seen[-1][1] == float(result.model.coefficients()[1])
+    assert len({b for _, b, _ in seen}) == 3  # the model as it stood after each epoch
+
+
+def test_fit_leaves_the_global_torch_seed_alone() -> None:
     X, y = _synthetic(n=20)
-    state = train("linear", X, y, TrainConfig(lr=0.1, epochs=1)).state_dict()
-    assert set(state) == {"net.weight", "net.bias"}
-    assert all(t.device.type == "cpu" and not t.requires_grad for t in state.values())
+    model = build_model("linear", 2)  # nn.Linear's own init draws from the global generator
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    fit(model, TensorSource(X, y, 5, seed=9), TrainConfig(lr=0.1, epochs=2, batch_size=5, seed=9))
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_progress_shows_no_loss_before_the_first_epoch_ends() -> None:
+    from linear_nets.engine.fit import _progress
+
+    with _progress("x", enabled=False) as progress:
+        task_id = progress.add_task("x", total=2, loss="")
+        (task,) = progress.tasks
+
+        def shown() -> str:
+            return " ".join(str(column.render(task)) for column in progress.columns)
+
+        assert "loss" not in shown() and "nan" not in shown()
+        progress.update(task_id, advance=1, loss="loss 0.5")
+        assert "loss 0.5" in shown()
 
 
 def test_exploding_loss_is_stopped_with_the_learning_rate_named() -> None:
@@ -117,7 +157,7 @@ def test_fit_trains_a_model_passed_in() -> None:
     X, y = _synthetic(n=50)
     model = torch.nn.Linear(2, 1)
     squeeze = torch.nn.Sequential(model, torch.nn.Flatten(0))
-    fit(squeeze, X, y, TrainConfig(optimizer="adam", lr=0.1, epochs=300))
+    fit(squeeze, TensorSource(X, y), TrainConfig(optimizer="adam", lr=0.1, epochs=300))
     torch.testing.assert_close(model.weight.detach().squeeze(0), TRUE_W, rtol=0, atol=0.05)
 
 

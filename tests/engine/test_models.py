@@ -8,10 +8,12 @@ import torch
 from linear_nets.engine import build_model
 from linear_nets.engine.models import (
     INIT_STD,
+    MODELS,
     LinearRegression,
     LinearRegressionScratch,
     SoftmaxRegression,
     SoftmaxRegressionScratch,
+    model_from_state_dict,
 )
 
 
@@ -72,3 +74,27 @@ def test_softmax_flattens_images_into_logits(kind: str) -> None:
 def test_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown model kind 'mlp'"):
         build_model("mlp", 3)
+
+
+@pytest.mark.parametrize(
+    ("kind", "n_outputs"), [("scratch", None), ("linear", None), ("scratch", 4), ("linear", 4)]
+)
+def test_model_from_state_dict_rebuilds_every_kind(kind: str, n_outputs: int | None) -> None:
+    trained = build_model(kind, 6, n_outputs=n_outputs, seed=3)
+    rebuilt = model_from_state_dict(trained.state_dict())
+    assert type(rebuilt) is type(trained) and not rebuilt.training
+    X = torch.randn(5, 6)
+    torch.testing.assert_close(rebuilt(X), trained(X))
+
+
+def test_model_from_a_foreign_state_dict_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a linear regression state_dict nor a softmax"):
+        model_from_state_dict({"layer.weight": torch.zeros(1, 2)})
+
+
+def test_the_registry_is_what_the_config_accepts() -> None:
+    from typing import get_args
+
+    from linear_nets.engine.config import ModelKind
+
+    assert get_args(ModelKind) == tuple(MODELS) == ("scratch", "linear")

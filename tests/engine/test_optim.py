@@ -60,3 +60,16 @@ def test_every_optimizer_lowers_a_quadratic(name: str) -> None:
 def test_unknown_optimizer_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'"):
         build_optimizer("rmsprop", [torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+
+
+def test_the_registries_are_what_the_config_accepts() -> None:
+    from typing import get_args
+
+    from linear_nets.engine.config import OptimizerName, ScheduleName
+    from linear_nets.engine.optim import OPTIMIZERS, SCHEDULES, get_schedule
+
+    assert get_args(OptimizerName) == tuple(OPTIMIZERS)
+    assert get_args(ScheduleName) == tuple(SCHEDULES) == ("constant", "cosine")
+    assert get_schedule("constant")(0.1, 5, 10) == 0.1
+    with pytest.raises(ValueError, match="unknown schedule 'step'"):
+        get_schedule("step")

@@ -1,27 +1,42 @@
 """The one training engine shared by every pipeline.
 
-Models, losses, optimizers, batching, device resolution, the fit loop, the closed-form
-reference and the metrics all live here; pipelines import from this package and never
-from each other.
+Models, losses, optimizers, the sources of batches (tensors in memory, partitions on disk),
+device resolution, the fit loop, data-parallel training, the closed-form reference and the
+metrics all live here; pipelines import from this package and never from each other.
 """
 
-from linear_nets.engine.batching import Batches
-from linear_nets.engine.closed_form import least_squares
-from linear_nets.engine.config import ModelConfig, TrainConfig
+from linear_nets.engine.closed_form import NormalEquations, least_squares, streamed_least_squares
+from linear_nets.engine.config import (
+    DistributedConfig,
+    ModelConfig,
+    StreamTrainConfig,
+    TrainConfig,
+)
 from linear_nets.engine.devices import DeviceError, resolve_device
+from linear_nets.engine.distributed import WorkerNodeFinished, fit_parallel
 from linear_nets.engine.fit import FitResult, TrainingDivergedError, fit, train
-from linear_nets.engine.models import build_model
+from linear_nets.engine.models import build_model, model_from_state_dict
+from linear_nets.engine.sources import PartitionSource, Source, TensorSource
 
 __all__ = [
-    "Batches",
     "DeviceError",
+    "DistributedConfig",
     "FitResult",
     "ModelConfig",
+    "NormalEquations",
+    "PartitionSource",
+    "Source",
+    "StreamTrainConfig",
+    "TensorSource",
     "TrainConfig",
     "TrainingDivergedError",
+    "WorkerNodeFinished",
     "build_model",
     "fit",
+    "fit_parallel",
     "least_squares",
+    "model_from_state_dict",
     "resolve_device",
+    "streamed_least_squares",
     "train",
 ]

@@ -2,22 +2,27 @@
 
 Each pipeline's ``params:<pipeline>.train`` and ``params:<pipeline>.model`` inputs are
 annotated with these models, so a wrong value (``lr: -1``, ``epochs: 0``, an unknown
-optimizer or a misspelt key) fails before any node runs, naming the field.
+optimizer or a misspelt key) fails before any node runs, naming the field. The names each
+choice accepts come from the registry that builds it (``LOSSES``, ``OPTIMIZERS``,
+``SCHEDULES``, ``MODELS``, ``DEVICES``), so a choice is listed once.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-_DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+from linear_nets.engine.devices import DEVICES, check_device_name
+from linear_nets.engine.losses import LOSSES, REGRESSION_LOSSES
+from linear_nets.engine.models import MODELS
+from linear_nets.engine.optim import OPTIMIZERS, SCHEDULES
 
-OptimizerName = Literal["manual_sgd", "sgd", "adam"]
-LossName = Literal["mse", "mae", "huber", "cross_entropy"]
-ModelKind = Literal["scratch", "linear"]
-ScheduleName = Literal["constant", "cosine"]
+OptimizerName = Literal[tuple(OPTIMIZERS)]
+LossName = Literal[tuple(LOSSES)]
+RegressionLossName = Literal[REGRESSION_LOSSES]
+ModelKind = Literal[tuple(MODELS)]
+ScheduleName = Literal[tuple(SCHEDULES)]
 
 
 class StrictModel(BaseModel):
@@ -29,7 +34,7 @@ class StrictModel(BaseModel):
 class TrainConfig(StrictModel):
     """How to fit a model: device, optimizer, learning rate, epochs, batching, loss, seed."""
 
-    device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
+    device: str = Field("auto", description=", ".join(DEVICES))
     optimizer: OptimizerName = "sgd"
     lr: float = Field(gt=0, description="learning rate")
     epochs: int = Field(gt=0)
@@ -43,10 +48,7 @@ class TrainConfig(StrictModel):
     @field_validator("device")
     @classmethod
     def _known_device(cls, value: str) -> str:
-        value = value.strip().lower()
-        if not _DEVICE_PATTERN.match(value):
-            raise ValueError(f"unknown device {value!r}: expected auto, cpu, cuda, cuda:N or mps")
-        return value
+        return check_device_name(value)
 
 
 class ModelConfig(StrictModel):
@@ -55,3 +57,59 @@ class ModelConfig(StrictModel):
     kind: ModelKind = Field(
         "linear", description="scratch: hand-made tensors; linear: torch.nn modules"
     )
+
+
+class RegressionTrainConfig(TrainConfig):
+    """A :class:`TrainConfig` for a regression pipeline: the loss must be a regression loss.
+
+    A classification loss (``cross_entropy``) is refused when Kedro validates the parameters,
+    before any node runs, instead of "succeeding" with a meaningless model.
+    """
+
+    loss: RegressionLossName = "mse"
+
+    @field_validator("loss", mode="before")
+    @classmethod
+    def _regression_loss(cls, value: Any) -> Any:
+        if value not in REGRESSION_LOSSES:
+            raise ValueError(
+                f"{value!r} is not a regression loss: "
+                f"expected one of {', '.join(REGRESSION_LOSSES)}"
+            )
+        return value
+
+
+class DistributedConfig(StrictModel):
+    """Data-parallel training with torch.distributed (off unless ``enabled``).
+
+    The fit runs as a DistributedDataParallel job started by PyTorch's elastic launcher (what
+    ``torchrun`` runs): ``nproc_per_node`` processes on each of ``nnodes`` machines meet at
+    ``rdzv_endpoint``; port 0 on one machine picks a free port.
+    """
+
+    enabled: bool = False
+    nproc_per_node: int = Field(2, ge=1, description="processes per machine")
+    nnodes: int = Field(1, ge=1, description="machines taking part")
+    rdzv_endpoint: str = Field(
+        "127.0.0.1:0",
+        pattern=r"^[^\s:]+:\d{1,5}$",
+        description="host:port of the rendezvous; the same on every machine",
+    )
+    rdzv_id: str = Field("linear-nets", min_length=1, description="names the job on the endpoint")
+    rdzv_timeout_s: float = Field(300, gt=0, description="how long to wait for every machine")
+    backend: Literal["auto", "gloo", "nccl"] = Field(
+        "auto", description="auto: nccl when training on cuda, else gloo"
+    )
+
+
+class StreamTrainConfig(RegressionTrainConfig):
+    """Training on partitions streamed from disk: a regression loss, the rows held in the
+    shuffle buffer, and optional data-parallel training."""
+
+    batch_size: int | None = Field(
+        4096, gt=0, description="the global batch; null reads a whole share as one batch"
+    )
+    shuffle_buffer: int = Field(
+        1_000_000, gt=0, description="rows shuffled together; bounds the memory"
+    )
+    distributed: DistributedConfig = DistributedConfig()

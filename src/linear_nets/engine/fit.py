@@ -12,16 +12,18 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
-from linear_nets.engine.batching import Batches
+from linear_nets.engine import distributed
 from linear_nets.engine.config import TrainConfig
 from linear_nets.engine.devices import resolve_device
 from linear_nets.engine.losses import get_loss
 from linear_nets.engine.models import build_model
-from linear_nets.engine.optim import build_optimizer, cosine_lr, set_lr
+from linear_nets.engine.optim import build_optimizer, get_schedule, set_lr
+from linear_nets.engine.sources import Source, TensorSource
 
 logger = logging.getLogger(__name__)
 
 Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+EpochCallback = Callable[[int, nn.Module, dict[str, float]], None]
 DIVERGENCE_FACTOR = 1e4
 """An epoch whose loss exceeds the first epoch's by this factor is taken as divergence."""
 
@@ -39,10 +41,6 @@ class FitResult:
     device: torch.device
     seconds: float
 
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """The trained parameters, copied to the CPU for saving."""
-        return {key: value.detach().cpu() for key, value in self.model.state_dict().items()}
-
 
 def train(
     kind: str,
@@ -54,35 +52,43 @@ def train(
     val: tuple[torch.Tensor, torch.Tensor] | None = None,
     metrics: Mapping[str, Metric] | None = None,
     name: str = "train",
+    on_epoch: EpochCallback | None = None,
 ) -> FitResult:
-    """Build a ``kind`` model for ``X`` (seeded by ``config.seed``) and fit it; see :func:`fit`."""
+    """Build a ``kind`` model for tensors ``X`` (seeded by ``config.seed``) and fit it in
+    shuffled minibatches of ``config.batch_size``; see :func:`fit`."""
     n_features = X[0].numel()
     model = build_model(kind, n_features, n_outputs=n_classes, seed=config.seed)
-    return fit(model, X, y, config, val=val, metrics=metrics, name=name)
+    source = TensorSource(X, y, config.batch_size, seed=config.seed)
+    return fit(model, source, config, val=val, metrics=metrics, name=name, on_epoch=on_epoch)
 
 
 def fit(
     model: nn.Module,
-    X: torch.Tensor,
-    y: torch.Tensor,
+    source: Source,
     config: TrainConfig,
     *,
     val: tuple[torch.Tensor, torch.Tensor] | None = None,
     metrics: Mapping[str, Metric] | None = None,
     name: str = "train",
+    on_epoch: EpochCallback | None = None,
 ) -> FitResult:
-    """Fit ``model`` to ``(X, y)`` with ``config`` and record a per-epoch history.
+    """Fit ``model`` to the batches of ``source`` with ``config`` and record a per-epoch history.
 
     The history holds ``train_loss`` (the mean minibatch loss of the epoch), ``val_loss`` when
     ``val`` is given, and ``train_<metric>`` / ``val_<metric>`` for each entry of ``metrics``.
+    Inside a torch.distributed job (see :mod:`linear_nets.engine.distributed`) the model is
+    wrapped in ``DistributedDataParallel``, the epoch's sums are added up over the ranks, and
+    only rank 0 logs and shows progress.
 
     Args:
         model: the model; a ``scratch`` model is paired with the hand-written loss.
-        X, y: training data; moved once to the training device.
-        config: device, optimizer, learning rate and its schedule, epochs, batch size, loss, seed.
+        source: the training batches (:class:`TensorSource`, :class:`PartitionSource`).
+        config: device, optimizer, learning rate and its schedule, epochs, loss.
         val: optional held-out data, evaluated after every epoch.
         metrics: extra per-epoch metrics, each ``fn(outputs, targets) -> 0-d tensor``.
         name: parameter prefix used in messages, e.g. ``boston.train``.
+        on_epoch: called after every epoch as ``on_epoch(epoch, model, values)`` with the
+            epoch's history values, e.g. to record a parameter's path.
 
     Raises:
         TrainingDivergedError: if the loss becomes non-finite or explodes.
@@ -90,60 +96,87 @@ def fit(
     """
     metrics = dict(metrics or {})
     device = resolve_device(config.device)
-    torch.manual_seed(config.seed)
+    main = distributed.rank() == 0
     model = model.to(device)
-    batches = Batches(X.to(device), y.to(device), config.batch_size, seed=config.seed)
+    stepped = distributed.wrap(model, device)
+    source = source.to(device)
     if val is not None:
         val = (val[0].to(device), val[1].to(device))
     loss_fn = get_loss(config.loss, scratch=getattr(model, "scratch", False))
     optimizer = build_optimizer(config.optimizer, model.parameters(), config.lr)
+    schedule = get_schedule(config.lr_schedule)
 
     history: dict[str, list[float]] = {"train_loss": []}
+    if main:
+        _announce(model, device, config)
+    started = time.perf_counter()
+    first_loss: float | None = None
+    step, total_steps = 0, config.epochs * len(source)
+    with _progress(name, enabled=main) as progress:
+        task = progress.add_task(name, total=config.epochs, loss="")
+        for epoch in range(1, config.epochs + 1):
+            stepped.train()
+            # [loss, rows, *metrics], summed on the device; one host sync per epoch
+            sums = torch.zeros(2 + len(metrics), device=device, dtype=_sum_dtype(device))
+            with distributed.join(stepped):
+                for X_batch, y_batch in source:
+                    set_lr(optimizer, schedule(config.lr, step, total_steps))
+                    step += 1
+                    outputs = stepped(X_batch)
+                    loss = loss_fn(outputs, y_batch)
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    rows = len(y_batch)
+                    sums[0] += loss.detach() * rows
+                    sums[1] += rows
+                    for i, metric in enumerate(metrics.values(), start=2):
+                        sums[i] += metric(outputs.detach(), y_batch) * rows
+            values = _epoch_values(sums, metrics)
+            epoch_loss = values["train_loss"]
+            first_loss = epoch_loss if first_loss is None else first_loss
+            _guard(epoch_loss, first_loss, epoch, config, name)
+            if val is not None:
+                scores = _evaluate(model, val, loss_fn, metrics)
+                values.update({f"val_{key}": value for key, value in scores.items()})
+            for key, value in values.items():
+                history.setdefault(key, []).append(value)
+            if on_epoch is not None:
+                on_epoch(epoch, model, values)
+            progress.update(task, advance=1, loss=f"loss {epoch_loss:.5g}")
+    seconds = time.perf_counter() - started
+    if main:
+        logger.info("Trained in %.2f s; final train loss %.6g", seconds, history["train_loss"][-1])
+    return FitResult(model=model.eval(), history=history, device=device, seconds=seconds)
+
+
+def _announce(model: nn.Module, device: torch.device, config: TrainConfig) -> None:
+    processes = distributed.world_size()
     logger.info(
-        "Training %s on %s: %d rows, %s optimizer, lr=%g, %d epochs, batch size %s",
+        "Training %s on %s%s: %s optimizer, lr=%g, %d epochs, batch size %s",
         type(model).__name__,
         device,
-        batches.n,
+        f" x {processes} processes" if processes > 1 else "",
         config.optimizer,
         config.lr,
         config.epochs,
         config.batch_size or "full",
     )
-    started = time.perf_counter()
-    first_loss: float | None = None
-    step, total_steps = 0, config.epochs * len(batches)
-    with _progress(name) as progress:
-        task = progress.add_task(name, total=config.epochs, loss=float("nan"))
-        for epoch in range(1, config.epochs + 1):
-            model.train()
-            loss_sum = torch.zeros((), device=device)
-            metric_sums = {key: torch.zeros((), device=device) for key in metrics}
-            for X_batch, y_batch in batches:
-                if config.lr_schedule == "cosine":
-                    set_lr(optimizer, cosine_lr(config.lr, step, total_steps))
-                step += 1
-                outputs = model(X_batch)
-                loss = loss_fn(outputs, y_batch)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                rows = len(y_batch)
-                loss_sum += loss.detach() * rows
-                for key, metric in metrics.items():
-                    metric_sums[key] += metric(outputs.detach(), y_batch) * rows
-            epoch_loss = float(loss_sum) / batches.n
-            first_loss = epoch_loss if first_loss is None else first_loss
-            _guard(epoch_loss, first_loss, epoch, config, name)
-            history["train_loss"].append(epoch_loss)
-            for key, total in metric_sums.items():
-                history.setdefault(f"train_{key}", []).append(float(total) / batches.n)
-            if val is not None:
-                for key, value in _evaluate(model, val, loss_fn, metrics).items():
-                    history.setdefault(f"val_{key}", []).append(value)
-            progress.update(task, advance=1, loss=epoch_loss)
-    seconds = time.perf_counter() - started
-    logger.info("Trained in %.2f s; final train loss %.6g", seconds, history["train_loss"][-1])
-    return FitResult(model=model.eval(), history=history, device=device, seconds=seconds)
+
+
+def _epoch_values(sums: torch.Tensor, metrics: Mapping[str, Metric]) -> dict[str, float]:
+    """``train_loss`` and ``train_<metric>``: the sums ``[loss, rows, *metrics]`` of every
+    rank added up, divided by the rows."""
+    sums = distributed.all_reduce_sum(sums)
+    totals = (sums / sums[1].clamp_min(1)).tolist()
+    values = {"train_loss": totals[0]}
+    values.update({f"train_{key}": totals[i] for i, key in enumerate(metrics, start=2)})
+    return values
+
+
+def _sum_dtype(device: torch.device) -> torch.dtype:
+    """float64 for the epoch's sums, except on MPS, which has no float64."""
+    return torch.float32 if device.type == "mps" else torch.float64
 
 
 @torch.no_grad()
@@ -174,8 +207,9 @@ def _guard(loss: float, first_loss: float, epoch: int, config: TrainConfig, name
     )
 
 
-def _progress(name: str) -> Progress:
-    """A rich progress bar that stays silent when the output is not a terminal."""
+def _progress(name: str, *, enabled: bool = True) -> Progress:
+    """A rich progress bar that stays silent when the output is not a terminal (or not
+    ``enabled``: another rank of the job shows it); the loss appears once an epoch ends."""
     from rich.console import Console
 
     console = Console(stderr=True)
@@ -183,9 +217,9 @@ def _progress(name: str) -> Progress:
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("epochs  loss {task.fields[loss]:.5g}"),
+        TextColumn("epochs  {task.fields[loss]}"),
         TimeElapsedColumn(),
         console=console,
-        disable=not console.is_terminal,
+        disable=not (enabled and console.is_terminal),
         transient=False,
     )

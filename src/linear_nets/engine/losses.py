@@ -7,6 +7,7 @@ library one; both reduce by the mean, so the two paths compute the same numbers.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -39,36 +40,37 @@ def log_sum_exp(logits: torch.Tensor) -> torch.Tensor:
     return shift.squeeze(1) + torch.log(torch.exp(logits - shift).sum(dim=1))
 
 
-def softmax(logits: torch.Tensor) -> torch.Tensor:
-    """Row-wise softmax, stable for large logits."""
-    exp = torch.exp(logits - logits.max(dim=1, keepdim=True).values)
-    return exp / exp.sum(dim=1, keepdim=True)
-
-
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean of -log softmax(logits)[label], computed as log-sum-exp minus the true logit."""
     true_logit = logits.gather(1, labels.long().unsqueeze(1)).squeeze(1)
     return (log_sum_exp(logits) - true_logit).mean()
 
 
-_HAND_WRITTEN: dict[str, Loss] = {
-    "mse": squared_loss,
-    "mae": absolute_loss,
-    "huber": huber_loss,
-    "cross_entropy": cross_entropy,
+@dataclass(frozen=True)
+class LossChoice:
+    """One loss: the hand-written form, the library form, and whether it scores regression."""
+
+    hand_written: Loss
+    library: Loss
+    regression: bool
+
+
+LOSSES: dict[str, LossChoice] = {
+    "mse": LossChoice(squared_loss, F.mse_loss, regression=True),
+    "mae": LossChoice(absolute_loss, F.l1_loss, regression=True),
+    "huber": LossChoice(
+        huber_loss, lambda y_hat, y: F.huber_loss(y_hat, y, delta=HUBER_DELTA), regression=True
+    ),
+    "cross_entropy": LossChoice(cross_entropy, F.cross_entropy, regression=False),
 }
-_LIBRARY: dict[str, Loss] = {
-    "mse": F.mse_loss,
-    "mae": F.l1_loss,
-    "huber": lambda y_hat, y: F.huber_loss(y_hat, y, delta=HUBER_DELTA),
-    "cross_entropy": F.cross_entropy,
-}
+"""The one list of losses: ``TrainConfig.loss`` and :func:`get_loss` both read it."""
+REGRESSION_LOSSES = tuple(name for name, choice in LOSSES.items() if choice.regression)
 
 
 def get_loss(name: str, *, scratch: bool = False) -> Loss:
     """The loss ``name``: hand-written when ``scratch``, else from ``torch.nn.functional``."""
-    table = _HAND_WRITTEN if scratch else _LIBRARY
     try:
-        return table[name]
+        choice = LOSSES[name]
     except KeyError:
-        raise ValueError(f"unknown loss {name!r}: expected one of {sorted(table)}") from None
+        raise ValueError(f"unknown loss {name!r}: expected one of {sorted(LOSSES)}") from None
+    return choice.hand_written if scratch else choice.library

@@ -100,6 +100,14 @@ class SoftmaxRegression(nn.Module):
         return linear.weight.detach().T, linear.bias.detach()
 
 
+MODELS: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
+    "scratch": (LinearRegressionScratch, SoftmaxRegressionScratch),
+    "linear": (LinearRegression, SoftmaxRegression),
+}
+"""The one list of model kinds, each as (regression class, softmax classifier class);
+``ModelConfig.kind`` reads its names."""
+
+
 def build_model(
     kind: str, n_features: int, n_outputs: int | None = None, seed: int = 0
 ) -> nn.Module:
@@ -111,29 +119,41 @@ def build_model(
         n_outputs: number of classes, or None for a single regression output.
         seed: seed of the N(0, 0.01) weight initialisation.
     """
-    if kind not in ("scratch", "linear"):
-        raise ValueError(f"unknown model kind {kind!r}: expected 'scratch' or 'linear'")
+    if kind not in MODELS:
+        raise ValueError(f"unknown model kind {kind!r}: expected one of {sorted(MODELS)}")
+    regression, softmax = MODELS[kind]
     if n_outputs is None:
-        cls = LinearRegressionScratch if kind == "scratch" else LinearRegression
-        return cls(n_features, seed=seed)
-    cls = SoftmaxRegressionScratch if kind == "scratch" else SoftmaxRegression
-    return cls(n_features, n_outputs, seed=seed)
+        return regression(n_features, seed=seed)
+    return softmax(n_features, n_outputs, seed=seed)
+
+
+def _shape_of(state_dict: dict[str, torch.Tensor]) -> tuple[str, int, int | None]:
+    """The kind, the number of features and of classes (None: regression) a state_dict holds."""
+    keys = state_dict.keys()
+    if {"w", "b"} <= keys:  # LinearRegressionScratch: w (d, 1), b (1,)
+        return "scratch", state_dict["w"].shape[0], None
+    if {"W", "b"} <= keys:  # SoftmaxRegressionScratch: W (d, k)
+        d, k = state_dict["W"].shape
+        return "scratch", d, k
+    if {"net.weight", "net.bias"} <= keys:  # LinearRegression: nn.Linear(d, 1)
+        return "linear", state_dict["net.weight"].shape[1], None
+    if {"net.1.weight", "net.1.bias"} <= keys:  # SoftmaxRegression: Flatten, Linear(d, k)
+        k, d = state_dict["net.1.weight"].shape
+        return "linear", d, k
+    raise ValueError(
+        f"not a linear regression state_dict nor a softmax regression one: keys "
+        f"{sorted(keys)}; expected w, b or W, b (scratch), net.weight, net.bias or "
+        "net.1.weight, net.1.bias (linear)"
+    )
 
 
 def model_from_state_dict(state_dict: dict[str, torch.Tensor]) -> nn.Module:
-    """Rebuild the regression model a ``state_dict`` came from, in eval mode.
+    """Rebuild the model a ``state_dict`` came from (regression or softmax), in eval mode.
 
-    The keys tell the kind apart (``w``/``b`` for scratch, ``net.weight``/``net.bias`` for
-    ``nn.Linear``), and the weight's shape gives the number of features.
+    The keys tell the kind apart and the weight's shape gives the features and classes, so
+    this is the one way every pipeline and the serving code turn saved parameters into a model.
     """
-    if {"w", "b"} <= state_dict.keys():
-        model: nn.Module = LinearRegressionScratch(state_dict["w"].shape[0])
-    elif {"net.weight", "net.bias"} <= state_dict.keys():
-        model = LinearRegression(state_dict["net.weight"].shape[1])
-    else:
-        raise ValueError(
-            f"not a linear regression state_dict: keys {sorted(state_dict)}; expected "
-            "w, b (scratch) or net.weight, net.bias (linear)"
-        )
+    kind, n_features, n_classes = _shape_of(state_dict)
+    model = build_model(kind, n_features, n_outputs=n_classes)
     model.load_state_dict(state_dict)
     return model.eval()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import torch
@@ -46,17 +46,42 @@ def set_lr(optimizer: Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
+def constant_lr(base_lr: float, step: int, total_steps: int) -> float:
+    """The same learning rate at every step."""
+    return base_lr
+
+
 def cosine_lr(base_lr: float, step: int, total_steps: int) -> float:
     """Cosine decay from ``base_lr`` at step 0 towards 0 at ``total_steps``."""
     return 0.5 * base_lr * (1.0 + math.cos(math.pi * step / total_steps))
 
 
+Schedule = Callable[[float, int, int], float]
+
+OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
+    "manual_sgd": ManualSGD,
+    "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+}
+"""The one list of optimizers (``TrainConfig.optimizer`` reads its names); each is built as
+``cls(params, lr=lr)``."""
+
+SCHEDULES: dict[str, Schedule] = {"constant": constant_lr, "cosine": cosine_lr}
+"""The one list of learning-rate schedules: ``fn(base_lr, step, total_steps) -> lr``."""
+
+
+def _choice(table: dict, kind: str, name: str):
+    try:
+        return table[name]
+    except KeyError:
+        raise ValueError(f"unknown {kind} {name!r}: expected one of {sorted(table)}") from None
+
+
 def build_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float) -> Optimizer:
-    """``manual_sgd``, ``sgd`` (``torch.optim.SGD``) or ``adam`` (``torch.optim.Adam``)."""
-    if name == "manual_sgd":
-        return ManualSGD(params, lr)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    raise ValueError(f"unknown optimizer {name!r}: expected 'manual_sgd', 'sgd' or 'adam'")
+    """The optimizer ``name`` of :data:`OPTIMIZERS` over ``params``."""
+    return _choice(OPTIMIZERS, "optimizer", name)(params, lr=lr)
+
+
+def get_schedule(name: str) -> Schedule:
+    """The learning-rate schedule ``name`` of :data:`SCHEDULES`."""
+    return _choice(SCHEDULES, "schedule", name)

@@ -1,0 +1,119 @@
+"""Classical least-squares inference: what each feature does, in the units it was measured in.
+
+The gradient-trained networks find the least-squares coefficients; this module adds what a
+statistics course reports beside them: standard errors, t statistics, two-sided p-values and
+confidence intervals from the t distribution with n − p − 1 degrees of freedom, as R's
+``summary(lm(y ~ .))`` and statsmodels' ``OLS`` print them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+INTERCEPT = "intercept"
+COEFFICIENT_COLUMNS = ("ols", "std_error", "t_value", "p_value", "ci_low", "ci_high")
+
+
+@dataclass(frozen=True)
+class OlsInference:
+    """An ordinary least-squares fit with an intercept, and its classical inference.
+
+    ``table`` has one row per feature, then ``intercept``, indexed by name, with the columns
+    of :data:`COEFFICIENT_COLUMNS`.
+    """
+
+    table: pd.DataFrame
+    sigma2: float
+    """RSS / (n − p − 1), the unbiased estimate of the noise variance."""
+    df_resid: int
+    r2: float
+
+    @property
+    def residual_std_error(self) -> float:
+        """sqrt(σ²): R's "residual standard error"."""
+        return float(np.sqrt(self.sigma2))
+
+
+def ols_inference(
+    X: np.ndarray, y: np.ndarray, names: Sequence[str], level: float = 0.95
+) -> OlsInference:
+    """Fit y = X w + b by least squares and infer each coefficient's uncertainty.
+
+    Args:
+        X: the (n, p) features, in the units the coefficients should be read in.
+        y: the n targets.
+        names: the p feature names.
+        level: the confidence level of the two-sided t-intervals.
+
+    Returns:
+        The coefficients with standard errors, t values, p-values and intervals.
+
+    Raises:
+        ValueError: with fewer than p + 2 rows (no degree of freedom left for σ²), or when
+            some features are linear combinations of others (the coefficients are not unique).
+    """
+    from scipy import special  # Student's t functions; scipy.stats costs seconds to import
+
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    n, p = X.shape
+    if len(names) != p:
+        raise ValueError(f"{len(names)} names for {p} feature columns")
+    df_resid = n - p - 1
+    if df_resid < 1:
+        raise ValueError(
+            f"{n} rows for {p} features: least-squares inference needs at least "
+            f"features + 2 = {p + 2} rows"
+        )
+    design = np.column_stack([X, np.ones(n)])
+    q, r = np.linalg.qr(design)
+    rank = np.linalg.matrix_rank(design)
+    if rank < p + 1:
+        raise ValueError(
+            f"the {p} features and the intercept span only {rank} dimensions: some features "
+            "are linear combinations of others (or constant), so their coefficients are not unique"
+        )
+    coef = np.linalg.solve(r, q.T @ y)
+    residual = y - design @ coef
+    rss = float(residual @ residual)
+    sigma2 = rss / df_resid
+    r_inv = np.linalg.solve(r, np.eye(p + 1))
+    std_error = np.sqrt(sigma2 * (r_inv**2).sum(axis=1))  # diag((XᵀX)⁻¹) = row norms of R⁻¹
+    t_value = coef / std_error
+    p_value = 2.0 * special.stdtr(df_resid, -np.abs(t_value))  # = 2 stats.t.sf(|t|, df)
+    half_width = special.stdtrit(df_resid, 0.5 + level / 2.0) * std_error  # stats.t.ppf
+    table = pd.DataFrame(
+        {
+            "ols": coef,
+            "std_error": std_error,
+            "t_value": t_value,
+            "p_value": p_value,
+            "ci_low": coef - half_width,
+            "ci_high": coef + half_width,
+        },
+        index=pd.Index([*names, INTERCEPT], name="feature"),
+    )
+    total = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - rss / total if total > 0 else float("nan")
+    return OlsInference(table=table, sigma2=sigma2, df_resid=df_resid, r2=r2)
+
+
+def unscale_coefficients(
+    w: np.ndarray, b: float, mean: Sequence[float], std: Sequence[float]
+) -> tuple[np.ndarray, float]:
+    """Map coefficients fitted on standardised features back to the original units.
+
+    A model ŷ = Σ wⱼ (xⱼ − μⱼ) / σⱼ + b is the model ŷ = Σ (wⱼ / σⱼ) xⱼ + (b − Σ wⱼ μⱼ / σⱼ).
+
+    Returns:
+        The weights per original unit of each feature and the intercept.
+    """
+    w = np.asarray(w, dtype=np.float64)
+    mean = np.asarray(mean, dtype=np.float64)
+    std = np.asarray(std, dtype=np.float64)
+    weights = w / std
+    return weights, float(b - weights @ mean)

@@ -1,0 +1,261 @@
+"""Where the fit loop's minibatches come from: tensors in memory, or partitions on disk.
+
+Both kinds are a :class:`Source`: ``len()`` batches per epoch, iterating yields the next
+epoch's ``(X, y)`` batches on the training device, ``to(device)`` says which device that is.
+
+- :class:`TensorSource` holds the data on the device: one ``randperm`` and one gather per
+  epoch, then contiguous slices (views) of the shuffled copy, which costs one extra copy of
+  the data while an epoch runs. No per-row ``Dataset.__getitem__`` and no host-to-device copy
+  per batch (what ``DataLoader(TensorDataset)`` does).
+- :class:`PartitionSource` streams partitions (e.g. Parquet files through kedro-datasets'
+  ``PartitionedDataset``) that need not fit in memory: the partitions in a seeded random
+  order each epoch, their rows shuffled within a buffer of ``shuffle_buffer`` rows, each batch
+  copied to the device. A share of the partitions per rank (:meth:`PartitionSource.shard`)
+  feeds data-parallel training.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+PartitionLoader = Callable[[], Any]
+"""Loads one partition as a table (a pandas DataFrame, or anything with ``to_pandas()``)."""
+
+
+class Source(Protocol):
+    """What the fit loop reads: batches per epoch and, per iteration, one epoch of batches."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Batch]: ...
+
+    def to(self, device: torch.device) -> Source: ...
+
+
+class TensorSource:
+    """Iterate over ``(X, y)`` in shuffled minibatches; full batch when ``batch_size`` is None.
+
+    The permutation comes from a CPU generator seeded once, so the batch order is the same
+    on every device.
+    """
+
+    def __init__(
+        self, X: torch.Tensor, y: torch.Tensor, batch_size: int | None = None, *, seed: int = 0
+    ) -> None:
+        if len(X) != len(y):
+            raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
+        if len(X) == 0:
+            raise ValueError("cannot train on an empty data set")
+        self.X, self.y = X, y
+        self.n = len(X)
+        self.batch_size = self.n if batch_size is None else min(batch_size, self.n)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.batch_size)
+
+    def to(self, device: torch.device) -> TensorSource:
+        """Move the data to ``device`` once; the shuffle continues where it was."""
+        self.X, self.y = self.X.to(device), self.y.to(device)
+        return self
+
+    def __iter__(self) -> Iterator[Batch]:
+        if self.batch_size == self.n:
+            yield self.X, self.y
+            return
+        # One gather of the whole epoch, then views of it: the same rows in the same order as
+        # a gather per batch, with one indexing call per epoch instead of one per batch.
+        order = torch.randperm(self.n, generator=self.generator).to(self.X.device)
+        X, y = self.X.index_select(0, order), self.y.index_select(0, order)
+        for start in range(0, self.n, self.batch_size):
+            yield X[start : start + self.batch_size], y[start : start + self.batch_size]
+
+
+def table_to_tensors(table: Any, target: str, *, where: str = "") -> Batch:
+    """``(X, y)`` as float32 tensors from a table: ``target`` is y, every other column a feature.
+
+    Raises:
+        ValueError: if ``target`` is missing or the table has no feature column.
+    """
+    frame = table.to_pandas() if hasattr(table, "to_pandas") else table
+    place = f" in partition {where!r}" if where else ""
+    if target not in frame.columns:
+        raise ValueError(f"no target column {target!r}{place}: columns {list(frame.columns)}")
+    features = [column for column in frame.columns if column != target]
+    if not features:
+        raise ValueError(f"no feature columns{place} besides the target {target!r}")
+    # Row-major, writable float32 arrays (pandas may hand out read-only, column-major views).
+    X = np.require(frame[features].to_numpy(dtype=np.float32), requirements=["C", "W"])
+    y = np.require(frame[target].to_numpy(dtype=np.float32), requirements=["C", "W"])
+    return torch.from_numpy(X), torch.from_numpy(y)
+
+
+def read_partitions(
+    partitions: Mapping[str, PartitionLoader], target: str, order: list[str] | None = None
+) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
+    """Load the partitions one at a time (in ``order``, or sorted by id) as ``(id, X, y)``.
+
+    The next partition is read in a background thread while the caller works on the current
+    one (the Parquet reader releases the GIL), so at most two partitions are held at once.
+    """
+    names = sorted(partitions) if order is None else order
+    if not names:
+        return
+
+    def load(name: str) -> tuple[str, torch.Tensor, torch.Tensor]:
+        return (name, *table_to_tensors(partitions[name](), target, where=name))
+
+    pending = _Prefetch(load, names[0])
+    for following in [*names[1:], None]:
+        current = pending.result()
+        pending = _Prefetch(load, following) if following is not None else None
+        yield current
+
+
+class _Prefetch:
+    """Run ``fn(arg)`` in a thread; ``result()`` waits for it and re-raises its error."""
+
+    def __init__(self, fn: Callable[[str], Any], arg: str) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._value = fn(arg)
+            except BaseException as exc:  # handed to the consumer by result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+@dataclass
+class PartitionSource:
+    """Stream minibatches from partitions that need not fit in memory.
+
+    Args:
+        partitions: partition id -> loader, as ``PartitionedDataset.load()`` returns them.
+        rows: rows per partition id (from the streamed pass that solves the least squares),
+            which gives the number of batches per epoch before reading anything.
+        target: the column to predict; every other column is a feature.
+        batch_size: rows per batch; None reads the whole share as one batch.
+        seed: seed of the partition order and the row shuffle (combined with the epoch).
+        shuffle_buffer: rows shuffled together; the memory held is about this many rows plus
+            two partitions.
+    """
+
+    partitions: Mapping[str, PartitionLoader]
+    rows: Mapping[str, int]
+    target: str = "y"
+    batch_size: int | None = None
+    seed: int = 0
+    shuffle_buffer: int = 1_000_000
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    epoch: int = 0
+
+    def __post_init__(self) -> None:
+        missing = sorted(set(self.partitions) - set(self.rows))
+        if missing:
+            raise ValueError(f"no row count for partition(s) {missing[:5]}")
+        if not self.partitions or sum(self.rows[name] for name in self.partitions) == 0:
+            raise ValueError("cannot train on an empty data set: no rows in any partition")
+
+    def _share(self, rank: int) -> list[str]:
+        return sorted(self.partitions)[rank :: self.world_size]
+
+    def _share_rows(self, rank: int) -> int:
+        return sum(self.rows[name] for name in self._share(rank))
+
+    def _local_batch(self) -> int | None:
+        if self.batch_size is None:
+            return None
+        return math.ceil(self.batch_size / self.world_size)
+
+    def shard(self, rank: int, world_size: int) -> PartitionSource:
+        """This rank's share: every ``world_size``-th partition (sorted by id) from ``rank``,
+        with a batch of ``batch_size / world_size`` rows so that the global batch stays the
+        same."""
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside a world of {world_size}")
+        if len(self.partitions) < world_size:
+            raise ValueError(
+                f"{len(self.partitions)} partition(s) cannot give each of {world_size} "
+                "processes a share: write more, smaller partitions"
+            )
+        return replace(self, rank=rank, world_size=world_size)
+
+    def __len__(self) -> int:
+        """Batches per epoch: the most any rank takes, so every rank steps the same schedule."""
+        counts = []
+        for rank in range(self.world_size):
+            rows, batch = self._share_rows(rank), self._local_batch()
+            counts.append(1 if batch is None else math.ceil(rows / batch))
+        return max(counts)
+
+    def to(self, device: torch.device) -> PartitionSource:
+        """Batches go to ``device`` as they are made."""
+        self.device = torch.device(device)
+        return self
+
+    def __iter__(self) -> Iterator[Batch]:
+        self.epoch += 1
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        share = self._share(self.rank)
+        order = [share[i] for i in torch.randperm(len(share), generator=generator).tolist()]
+        batch = self._local_batch()
+        if batch is None:
+            yield from self._whole(order)
+            return
+        buffered: list[Batch] = []
+        held = 0
+        for _name, X, y in read_partitions(self.partitions, self.target, order):
+            buffered.append((X, y))
+            held += len(y)
+            if held >= max(self.shuffle_buffer, batch):
+                X_all, y_all = self._shuffled(buffered, generator)
+                full = len(y_all) - len(y_all) % batch
+                yield from self._batches(X_all[:full], y_all[:full], batch)
+                buffered = [(X_all[full:], y_all[full:])]  # the rest starts the next buffer
+                held = len(y_all) - full
+        if held:
+            X_all, y_all = self._shuffled(buffered, generator)
+            yield from self._batches(X_all, y_all, batch)
+
+    def _whole(self, order: list[str]) -> Iterator[Batch]:
+        parts = [(X, y) for _name, X, y in read_partitions(self.partitions, self.target, order)]
+        if parts:
+            yield self._move(torch.cat([X for X, _ in parts]), torch.cat([y for _, y in parts]))
+
+    @staticmethod
+    def _shuffled(parts: list[Batch], generator: torch.Generator) -> Batch:
+        X = torch.cat([X for X, _ in parts]) if len(parts) > 1 else parts[0][0]
+        y = torch.cat([y for _, y in parts]) if len(parts) > 1 else parts[0][1]
+        order = torch.randperm(len(y), generator=generator)
+        return X.index_select(0, order), y.index_select(0, order)
+
+    def _batches(self, X: torch.Tensor, y: torch.Tensor, batch: int) -> Iterator[Batch]:
+        if self.device.type == "cuda":  # pinned once per buffer: the copies below run async
+            X, y = X.pin_memory(), y.pin_memory()
+        for start in range(0, len(y), batch):
+            yield self._move(X[start : start + batch], y[start : start + batch])
+
+    def _move(self, X: torch.Tensor, y: torch.Tensor) -> Batch:
+        if self.device.type == "cpu":
+            return X, y
+        return X.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)

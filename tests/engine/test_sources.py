@@ -1,0 +1,196 @@
+"""Both sources cover every row exactly once per epoch, in a seeded random order."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from kedro_datasets.partitions import PartitionedDataset
+
+from linear_nets.engine import PartitionSource, TensorSource
+
+
+def _rows(n: int, d: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    X = torch.arange(n * d, dtype=torch.float32).reshape(n, d)
+    return X, torch.arange(n, dtype=torch.float32)
+
+
+@pytest.mark.parametrize(("n", "batch_size"), [(103, 10), (100, 10), (5, 1), (7, 50)])
+def test_every_row_once_per_epoch(n: int, batch_size: int) -> None:
+    X, y = _rows(n)
+    batches = TensorSource(X, y, batch_size, seed=3)
+    for _ in range(3):
+        seen = []
+        for X_batch, y_batch in batches:
+            assert len(X_batch) <= batch_size
+            torch.testing.assert_close(X_batch, X[y_batch.long()])  # rows stay paired
+            seen.append(y_batch)
+        assert len(seen) == len(batches) == -(-n // min(batch_size, n))
+        assert sorted(torch.cat(seen).long().tolist()) == list(range(n))
+
+
+def test_order_is_shuffled_and_changes_between_epochs() -> None:
+    batches = TensorSource(*_rows(200), 20, seed=0)
+    first = torch.cat([y for _, y in batches])
+    second = torch.cat([y for _, y in batches])
+    assert not torch.equal(first, torch.arange(200.0))
+    assert not torch.equal(first, second)
+
+
+def test_same_seed_gives_the_same_order() -> None:
+    one = [y for _, y in TensorSource(*_rows(50), 8, seed=5)]
+    two = [y for _, y in TensorSource(*_rows(50), 8, seed=5)]
+    other = [y for _, y in TensorSource(*_rows(50), 8, seed=6)]
+    assert all(torch.equal(a, b) for a, b in zip(one, two, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(one, other, strict=True))
+
+
+def test_full_batch_when_batch_size_is_none() -> None:
+    X, y = _rows(9)
+    batches = list(TensorSource(X, y))
+    assert len(batches) == 1
+    assert batches[0][0] is X and batches[0][1] is y
+
+
+def test_mismatched_lengths_are_refused() -> None:
+    with pytest.raises(ValueError, match="X has 3 rows but y has 4"):
+        TensorSource(torch.zeros(3, 2), torch.zeros(4))
+
+
+def test_empty_data_is_refused() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        TensorSource(torch.zeros(0, 2), torch.zeros(0))
+
+
+# --- PartitionSource: Parquet partitions read through kedro-datasets' PartitionedDataset ---
+
+SIZES = (30, 25, 40, 5, 33)  # uneven on purpose
+
+
+def _write_partitions(folder: Path, sizes: tuple[int, ...] = SIZES) -> dict[str, int]:
+    """Partitions whose rows are numbered 0..n-1 in y, with x1 = 2 y and x2 = -y."""
+    dataset = PartitionedDataset(
+        path=str(folder), dataset="pandas.ParquetDataset", filename_suffix=".parquet"
+    )
+    start, frames = 0, {}
+    for i, size in enumerate(sizes):
+        y = torch.arange(start, start + size, dtype=torch.float32)
+        frames[f"part-{i:02d}"] = pd.DataFrame({"x1": 2 * y, "x2": -y, "y": y})
+        start += size
+    dataset.save(frames)
+    return {name: len(frame) for name, frame in frames.items()}
+
+
+def _load(folder: Path) -> dict:
+    return PartitionedDataset(
+        path=str(folder), dataset="pandas.ParquetDataset", filename_suffix=".parquet"
+    ).load()
+
+
+@pytest.fixture
+def partitions(tmp_path: Path) -> tuple[dict, dict[str, int]]:
+    rows = _write_partitions(tmp_path / "parts")
+    return _load(tmp_path / "parts"), rows
+
+
+def _epoch(source: PartitionSource) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return list(source)
+
+
+@pytest.mark.parametrize(("batch_size", "buffer"), [(8, 20), (7, 1000), (50, 1), (None, 10)])
+def test_partition_source_sees_every_row_once_per_epoch(partitions, batch_size, buffer) -> None:
+    loaders, rows = partitions
+    source = PartitionSource(loaders, rows, batch_size=batch_size, seed=1, shuffle_buffer=buffer)
+    total = sum(SIZES)
+    for _ in range(3):
+        batches = _epoch(source)
+        assert len(batches) == len(source)
+        for X, y in batches:
+            assert X.dtype == y.dtype == torch.float32
+            torch.testing.assert_close(X, torch.stack([2 * y, -y], dim=1))  # rows stay paired
+            assert batch_size is None or len(y) <= batch_size
+        seen = torch.cat([y for _, y in batches]).long()
+        assert sorted(seen.tolist()) == list(range(total))
+
+
+def test_partition_order_and_rows_are_shuffled_by_seed_and_epoch(partitions) -> None:
+    loaders, rows = partitions
+
+    def orders(seed: int, epochs: int = 2) -> list[list[int]]:
+        source = PartitionSource(loaders, rows, batch_size=10, seed=seed, shuffle_buffer=40)
+        return [torch.cat([y for _, y in source]).long().tolist() for _ in range(epochs)]
+
+    first, second = orders(3)
+    assert first == orders(3)[0] and second == orders(3)[1]  # seeded
+    assert first != second  # a new order each epoch
+    assert first != orders(4)[0]
+    assert first != sorted(first)
+
+
+def test_shuffling_mixes_rows_of_different_partitions_within_the_buffer(partitions) -> None:
+    loaders, rows = partitions
+    source = PartitionSource(loaders, rows, batch_size=16, seed=0, shuffle_buffer=60)
+    owner = {int(v): i for i, (lo, hi) in enumerate(_bounds()) for v in range(lo, hi)}
+    mixed = [len({owner[int(v)] for v in y}) for _, y in source]
+    assert max(mixed) > 1
+
+
+def _bounds() -> list[tuple[int, int]]:
+    edges = [0]
+    for size in SIZES:
+        edges.append(edges[-1] + size)
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+def test_shards_split_the_partitions_between_ranks(partitions) -> None:
+    loaders, rows = partitions
+    source = PartitionSource(loaders, rows, batch_size=10, seed=0, shuffle_buffer=20)
+    shards = [source.shard(rank, 2) for rank in range(2)]
+    seen = [torch.cat([y for _, y in shard]).long().tolist() for shard in shards]
+    assert not set(seen[0]) & set(seen[1])
+    assert sorted(seen[0] + seen[1]) == list(range(sum(SIZES)))
+    # the global batch of 10 is split in 5 per rank; both step the larger shard's count
+    assert all(len(y) <= 5 for shard in shards for _, y in shard)
+    assert len(shards[0]) == len(shards[1]) == max(-(-40 // 5), -(-(30 + 40 + 33) // 5))
+
+
+def test_too_few_partitions_for_the_ranks_is_refused(partitions) -> None:
+    loaders, rows = partitions
+    with pytest.raises(ValueError, match="5 partition"):
+        PartitionSource(loaders, rows).shard(0, 6)
+
+
+def test_at_most_two_partitions_are_loaded_ahead(tmp_path: Path) -> None:
+    rows = _write_partitions(tmp_path / "parts")
+    loaded: list[str] = []
+
+    def loader(name: str, load):
+        loaded.append(name)
+        return load()
+
+    loaders = {
+        name: functools.partial(loader, name, load)
+        for name, load in _load(tmp_path / "parts").items()
+    }
+    source = PartitionSource(loaders, rows, batch_size=4, seed=0, shuffle_buffer=1)
+    batches = iter(source)
+    next(batches)
+    assert len(loaded) <= 2  # the partition in use and the one read ahead
+
+
+def test_a_partition_without_the_target_is_named(tmp_path: Path) -> None:
+    rows = _write_partitions(tmp_path / "parts", (4, 4))
+    pd.DataFrame({"x1": [1.0], "x2": [2.0]}).to_parquet(tmp_path / "parts" / "part-01.parquet")
+    source = PartitionSource(_load(tmp_path / "parts"), rows, batch_size=2, seed=0)
+    with pytest.raises(ValueError, match=r"no target column 'y' in partition 'part-01'"):
+        for _ in source:
+            pass
+
+
+def test_missing_row_counts_are_refused(partitions) -> None:
+    loaders, rows = partitions
+    with pytest.raises(ValueError, match="no row count for partition"):
+        PartitionSource(loaders, {"part-00": 30})
