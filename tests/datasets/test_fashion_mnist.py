@@ -1,4 +1,4 @@
-"""FashionMNISTDataset: torchvision's download and md5 check against a loopback mirror."""
+"""FashionMNISTDataset: bounded downloads, md5 checks on every read, against a loopback mirror."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import torch
 from kedro.io import DatasetError
 
 from linear_nets.datasets import FashionMNISTDataset, FashionMNISTFileError
-from linear_nets.datasets.fashion_mnist import FILES, FashionMNISTSource
+from linear_nets.datasets.download import DownloadLimits
+from linear_nets.datasets.fashion_mnist import FILES, MD5, MIRROR, FashionMNISTSource
 from tests.pipelines.fashion_mnist.fake_data import (
     TinyFashionMNIST,
     make_tiny_fashion_mnist,
+    md5_of,
     serve,
     write_idx,
 )
@@ -34,7 +36,7 @@ def _assert_matches(splits: dict[str, torch.Tensor], tiny: TinyFashionMNIST) -> 
         assert torch.equal(tensor, expected), key
 
 
-def test_idx_round_trip_through_torchvision(tmp_path: Path, tiny: TinyFashionMNIST):
+def test_idx_round_trip(tmp_path: Path, tiny: TinyFashionMNIST):
     source = FashionMNISTDataset(root=str(tmp_path / "raw")).load()
 
     splits = source(mirror=str(tiny.folder), md5=tiny.md5)
@@ -45,14 +47,30 @@ def test_idx_round_trip_through_torchvision(tmp_path: Path, tiny: TinyFashionMNI
     assert splits["test_labels"].dtype == torch.int64
 
 
-def test_idx_round_trip_of_every_byte_value(tmp_path: Path):
+@pytest.mark.slow  # imports torchvision
+def test_idx_parsing_agrees_with_torchvision_on_every_byte_value(tmp_path: Path):
     from torchvision.datasets.mnist import read_image_file
 
+    tiny = make_tiny_fashion_mnist(tmp_path / "mirror", n_train=3, n_test=2)
     image = torch.arange(28 * 28).remainder(256).to(torch.uint8).reshape(1, 28, 28)
-    write_idx(tmp_path / "one.gz", image)
-    (tmp_path / "one").write_bytes(gzip.decompress((tmp_path / "one.gz").read_bytes()))
+    images = torch.cat([image, image.flip(1), image.flip(2)])
+    write_idx(tiny.folder / FILES[0], images)
+    pins = {**tiny.md5, FILES[0]: md5_of(tiny.folder / FILES[0])}
+    (tmp_path / "one").write_bytes(gzip.decompress((tiny.folder / FILES[0]).read_bytes()))
 
-    assert torch.equal(read_image_file(str(tmp_path / "one")), image)
+    splits = FashionMNISTSource(tmp_path / "raw")(mirror=str(tiny.folder), md5=pins)
+
+    assert torch.equal(splits["train_images"], images)
+    assert torch.equal(read_image_file(str(tmp_path / "one")), images)
+
+
+@pytest.mark.slow  # imports torchvision
+def test_the_default_mirror_and_pins_are_torchvisions():
+    from torchvision.datasets import FashionMNIST
+
+    assert FashionMNIST.mirrors == [MIRROR]
+    assert dict(FashionMNIST.resources) == MD5
+    assert tuple(MD5) == FILES
 
 
 def test_http_mirror_hit_downloads_once(tmp_path: Path, tiny: TinyFashionMNIST):
@@ -66,9 +84,7 @@ def test_http_mirror_hit_downloads_once(tmp_path: Path, tiny: TinyFashionMNIST):
         assert requested == []
 
     assert fetched == sorted(FILES)
-    for name in FILES:
-        assert (root / name).is_file()
-        assert (root / name.removesuffix(".gz")).is_file()
+    assert sorted(path.name for path in root.iterdir()) == sorted(FILES)  # nothing extracted
     assert FashionMNISTDataset(root=str(root)).exists()
 
 
@@ -78,10 +94,10 @@ def test_http_mirror_md5_mismatch_names_the_file(tmp_path: Path, tiny: TinyFashi
         FashionMNISTSource(tmp_path / "raw")(mirror=url, md5=pins)
 
     message = str(caught.value)
-    assert "t10k-labels-idx1-ubyte.gz" in message
-    assert "corrupt" in message
-    assert f"expected {WRONG_MD5}" in message
+    assert "t10k-labels-idx1-ubyte.gz is corrupt on the mirror" in message
+    assert f"the pin is {WRONG_MD5}" in message
     assert tiny.md5["t10k-labels-idx1-ubyte.gz"] in message  # the md5 it actually has
+    assert not (tmp_path / "raw" / "t10k-labels-idx1-ubyte.gz").exists()
 
 
 def test_http_mirror_missing_file_names_the_file(tmp_path: Path, tiny: TinyFashionMNIST):
@@ -94,6 +110,7 @@ def test_http_mirror_missing_file_names_the_file(tmp_path: Path, tiny: TinyFashi
     assert f"{url}train-labels-idx1-ubyte.gz" in message
     assert tiny.md5["train-labels-idx1-ubyte.gz"] in message
     assert "404" in message
+    assert not (tmp_path / "raw" / "train-labels-idx1-ubyte.gz").exists()
 
 
 def test_local_mirror_missing_file_names_the_file(tmp_path: Path, tiny: TinyFashionMNIST):
@@ -133,10 +150,13 @@ def test_dataset_is_read_only_and_describes_its_root(tmp_path: Path):
     assert not dataset.exists()
     assert dataset.load() == FashionMNISTSource(tmp_path / "raw")
     assert str(tmp_path / "raw") in str(dataset)
+    make_tiny_fashion_mnist(tmp_path / "raw")
+    assert dataset.exists()
     with pytest.raises(DatasetError, match="read-only"):
         dataset.save({})
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch
 def test_loading_the_dataset_module_does_not_import_torchvision():
     import subprocess
     import sys
@@ -146,3 +166,137 @@ def test_loading_the_dataset_module_does_not_import_torchvision():
         "sys.exit('torchvision' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_the_datasets_package_imports_neither_torch_nor_numpy():
+    import subprocess
+    import sys
+
+    code = "import sys, linear_nets.datasets; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def _cached(tmp_path: Path, tiny: TinyFashionMNIST) -> Path:
+    root = tmp_path / "raw"
+    FashionMNISTSource(root)(mirror=str(tiny.folder), md5=tiny.md5)
+    return root
+
+
+def _zero_labels(archive: Path, count: int) -> None:
+    """The issue's tampering: zero ``count`` labels of a cached file, gzip it again."""
+    payload = bytearray(gzip.decompress(archive.read_bytes()))
+    payload[8 : 8 + count] = bytes(count)
+    archive.write_bytes(gzip.compress(bytes(payload), mtime=0))
+
+
+def test_an_altered_cached_file_is_fetched_again_not_trained_on(
+    tmp_path: Path, tiny: TinyFashionMNIST, caplog: pytest.LogCaptureFixture
+):
+    root = _cached(tmp_path, tiny)
+    _zero_labels(root / "train-labels-idx1-ubyte.gz", 150)
+
+    with serve(tiny.folder) as (url, requested):
+        splits = FashionMNISTSource(root)(mirror=url, md5=tiny.md5)
+
+    assert requested == ["/train-labels-idx1-ubyte.gz"]
+    _assert_matches(splits, tiny)
+    assert f"{root / 'train-labels-idx1-ubyte.gz'} has md5" in caplog.text
+
+
+@pytest.mark.parametrize("damage", ["altered", "truncated"])
+def test_a_damaged_cached_file_without_a_mirror_is_an_error_naming_it(
+    tmp_path: Path, tiny: TinyFashionMNIST, damage: str
+):
+    root = _cached(tmp_path, tiny)
+    archive = root / "train-labels-idx1-ubyte.gz"
+    if damage == "altered":
+        _zero_labels(archive, 150)
+    else:
+        archive.write_bytes(archive.read_bytes()[:100])
+    (tiny.folder / "train-labels-idx1-ubyte.gz").unlink()  # the mirror cannot repair it
+
+    with pytest.raises(FashionMNISTFileError) as caught:
+        FashionMNISTSource(root)(mirror=str(tiny.folder), md5=tiny.md5)
+
+    message = str(caught.value)
+    assert f"the cached {archive} is corrupt" in message
+    assert f"expected {tiny.md5['train-labels-idx1-ubyte.gz']}" in message
+
+
+def _repin(tiny: TinyFashionMNIST, name: str, payload: bytes) -> dict[str, str]:
+    (tiny.folder / name).write_bytes(gzip.compress(payload, mtime=0))
+    return {**tiny.md5, name: md5_of(tiny.folder / name)}
+
+
+@pytest.mark.parametrize(
+    ("name", "cut", "message"),
+    [
+        ("t10k-images-idx3-ubyte.gz", 1000, r"is truncated or padded: its header announces"),
+        ("t10k-labels-idx1-ubyte.gz", 5, r"is truncated or padded"),
+        ("t10k-labels-idx1-ubyte.gz", 105, r"is truncated: 4 bytes, shorter than the IDX header"),
+    ],
+)
+def test_a_truncated_idx_payload_is_an_error_naming_the_file(
+    tmp_path: Path, tiny: TinyFashionMNIST, name: str, cut: int, message: str
+):
+    """A file cut short before it was pinned passes its md5, and is still refused by name."""
+    payload = gzip.decompress((tiny.folder / name).read_bytes())
+    pins = _repin(tiny, name, payload[: max(len(payload) - cut, 4)])
+
+    with pytest.raises(FashionMNISTFileError, match=message) as caught:
+        FashionMNISTSource(tmp_path / "raw")(mirror=str(tiny.folder), md5=pins)
+    assert str(tmp_path / "raw" / name) in str(caught.value)
+
+
+def test_a_label_outside_the_ten_classes_is_refused_with_its_row(
+    tmp_path: Path, tiny: TinyFashionMNIST
+):
+    labels = tiny.train_labels.clone()
+    labels[7] = 12
+    write_idx(tiny.folder / FILES[1], labels)
+    pins = {**tiny.md5, FILES[1]: md5_of(tiny.folder / FILES[1])}
+
+    with pytest.raises(FashionMNISTFileError, match=r"label 12 at row 7 is not a class \(0-9\)"):
+        FashionMNISTSource(tmp_path / "raw")(mirror=str(tiny.folder), md5=pins)
+
+
+def test_images_and_labels_of_different_counts_are_refused(tmp_path: Path, tiny: TinyFashionMNIST):
+    write_idx(tiny.folder / FILES[3], tiny.test_labels[:-1])
+    pins = {**tiny.md5, FILES[3]: md5_of(tiny.folder / FILES[3])}
+
+    with pytest.raises(FashionMNISTFileError, match="holds 100 test images but .* holds 99 labels"):
+        FashionMNISTSource(tmp_path / "raw")(mirror=str(tiny.folder), md5=pins)
+
+
+def test_a_mirror_that_never_answers_is_bounded_by_the_deadline(tmp_path: Path):
+    import socket
+    import time
+
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    limits = DownloadLimits(
+        timeout_s=30, deadline_s=0.5, max_bytes=10**8, param="fashion_mnist.source"
+    )
+    started = time.monotonic()
+    try:
+        with pytest.raises(FashionMNISTFileError) as caught:
+            FashionMNISTSource(tmp_path / "raw")(
+                mirror=f"http://127.0.0.1:{listener.getsockname()[1]}/", limits=limits
+            )
+    finally:
+        listener.close()
+
+    assert time.monotonic() - started < 10
+    message = str(caught.value)
+    assert "train-images-idx3-ubyte.gz (md5 8d4fb7e6c68d591d4c3dfef9ec88bf0d)" in message
+    assert "fashion_mnist.source.deadline_s=0.5 s" in message
+
+
+def test_a_file_above_the_size_cap_is_refused(tmp_path: Path, tiny: TinyFashionMNIST):
+    limits = DownloadLimits(
+        timeout_s=30, deadline_s=30, max_bytes=1000, param="fashion_mnist.source"
+    )
+    with serve(tiny.folder) as (url, _), pytest.raises(FashionMNISTFileError) as caught:
+        FashionMNISTSource(tmp_path / "raw")(mirror=url, md5=tiny.md5, limits=limits)
+
+    assert "fashion_mnist.source.max_bytes=1000" in str(caught.value)
+    assert "train-images-idx3-ubyte.gz" in str(caught.value)

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from kedro.io import DatasetError
+from kedro.io import DatasetError, Version
 
-from linear_nets.datasets import MlflowMetricsDataset, mlflow_deferred
+from linear_nets.datasets import MlflowMetricsDataset
+from linear_nets.tracking import deferred
 
 
 @pytest.fixture
@@ -51,17 +52,29 @@ def test_a_non_number_is_refused_naming_the_metric(tmp_path: Path):
         MlflowMetricsDataset(filepath=str(tmp_path / "m.json")).save({"acc": "high"})
 
 
-def test_logging_waits_for_commit_and_is_dropped_on_discard(tmp_path: Path, run):
+def test_logging_waits_for_the_runs_deferred_log(tmp_path: Path, run):
     run_id = run.info.run_id
     dataset = MlflowMetricsDataset(filepath=str(tmp_path / "m.json"), prefix="p")
-    mlflow_deferred.arm(run_id)
-    dataset.save({"a": 1.0})
-    assert _history(run_id, "p.a") == []
-    mlflow_deferred.commit(run_id)
-    assert _history(run_id, "p.a") == [(0, 1.0)]
+    log = deferred.DeferredLog(run_id)
+    token = deferred.activate(log)
+    try:
+        dataset.save({"a": 1.0})
+        assert _history(run_id, "p.a") == []
+        log.commit()
+        assert _history(run_id, "p.a") == [(0, 1.0)]
+    finally:
+        deferred.deactivate(token)
 
-    mlflow_deferred.arm(run_id)
-    dataset.save({"b": 2.0})
-    mlflow_deferred.discard(run_id)
-    mlflow_deferred.commit(run_id)
-    assert _history(run_id, "p.b") == []
+
+def test_versioned_each_run_writes_and_reads_its_own_file(tmp_path: Path):
+    filepath = str(tmp_path / "m.json")
+    first = MlflowMetricsDataset(filepath=filepath, version=Version("v1", "v1"))
+    second = MlflowMetricsDataset(filepath=filepath, version=Version("v2", "v2"))
+    first.save({"a": 1.0})
+    second.save({"a": 2.0})
+    assert first.load() == {"a": 1.0}
+    assert second.load() == {"a": 2.0}
+    assert (tmp_path / "m.json" / "v1" / "m.json").is_file()
+    assert MlflowMetricsDataset(filepath=filepath, version=Version(None, None)).load() == {"a": 2.0}
+    with pytest.raises(DatasetError, match="must not exist"):
+        first.save({"a": 3.0})

@@ -13,6 +13,7 @@ import pytest
 from kedro.io import DatasetError
 
 from linear_nets.datasets import ChecksumMismatchError, RemoteFileDataset
+from linear_nets.datasets.download import DownloadLimits
 
 GOOD = b"the real file\n"
 GOOD_SHA = hashlib.sha256(GOOD).hexdigest()
@@ -22,7 +23,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     routes: dict[str, bytes] = {"/good": GOOD, "/bad": b"tampered\n"}
     hits: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         type(self).hits.append(self.path)
         if self.path == "/slow":
             time.sleep(2)
@@ -54,11 +55,16 @@ def server() -> Iterator[str]:
     httpd.server_close()
 
 
+def _limits(**changes: float) -> DownloadLimits:
+    values = {"timeout_s": 5.0, "deadline_s": 60.0, "max_bytes": 10_000_000, **changes}
+    return DownloadLimits(**values, param="boston.source")
+
+
 def test_local_copy_matching_the_pin_uses_no_network(tmp_path: Path, server: str):
     path = tmp_path / "raw.txt"
     path.write_bytes(GOOD)
     fetch = RemoteFileDataset(filepath=str(path)).load()
-    assert fetch(f"{server}/good", GOOD_SHA, 5) == GOOD
+    assert fetch(f"{server}/good", GOOD_SHA, _limits()) == GOOD
     assert _Handler.hits == []
 
 
@@ -66,7 +72,7 @@ def test_missing_file_is_downloaded_verified_and_saved(tmp_path: Path, server: s
     path = tmp_path / "sub" / "raw.txt"
     dataset = RemoteFileDataset(filepath=str(path))
     assert not dataset.exists()
-    assert dataset.load()(f"{server}/good", GOOD_SHA, 5) == GOOD
+    assert dataset.load()(f"{server}/good", GOOD_SHA, _limits()) == GOOD
     assert path.read_bytes() == GOOD
     assert dataset.exists()
     assert _Handler.hits == ["/good"]
@@ -75,7 +81,9 @@ def test_missing_file_is_downloaded_verified_and_saved(tmp_path: Path, server: s
 def test_local_copy_with_wrong_content_is_replaced(tmp_path: Path, server: str):
     path = tmp_path / "raw.txt"
     path.write_bytes(b"stale\n")
-    assert RemoteFileDataset(filepath=str(path)).load()(f"{server}/good", GOOD_SHA, 5) == GOOD
+    assert (
+        RemoteFileDataset(filepath=str(path)).load()(f"{server}/good", GOOD_SHA, _limits()) == GOOD
+    )
     assert path.read_bytes() == GOOD
 
 
@@ -84,7 +92,7 @@ def test_checksum_mismatch_names_file_and_both_hashes_and_keeps_local(tmp_path: 
     path.write_bytes(b"stale\n")
     fetch = RemoteFileDataset(filepath=str(path)).load()
     with pytest.raises(ChecksumMismatchError) as error:
-        fetch(f"{server}/bad", GOOD_SHA, 5)
+        fetch(f"{server}/bad", GOOD_SHA, _limits())
     message = str(error.value)
     assert str(path) in message
     assert GOOD_SHA in message
@@ -96,7 +104,8 @@ def test_no_pin_takes_the_local_file_as_it_is(tmp_path: Path, server: str):
     path = tmp_path / "raw.txt"
     path.write_bytes(b"my own data\n")
     assert (
-        RemoteFileDataset(filepath=str(path)).load()(f"{server}/good", None, 5) == b"my own data\n"
+        RemoteFileDataset(filepath=str(path)).load()(f"{server}/good", None, _limits())
+        == b"my own data\n"
     )
     assert _Handler.hits == []
 
@@ -104,16 +113,28 @@ def test_no_pin_takes_the_local_file_as_it_is(tmp_path: Path, server: str):
 def test_timeout_is_a_clear_error(tmp_path: Path, server: str):
     fetch = RemoteFileDataset(filepath=str(tmp_path / "raw.txt")).load()
     with pytest.raises(DatasetError, match=r"timed out after 0\.3 s"):
-        fetch(f"{server}/slow", GOOD_SHA, 0.3)
+        fetch(f"{server}/slow", GOOD_SHA, _limits(timeout_s=0.3))
     assert not (tmp_path / "raw.txt").exists()
 
 
 def test_http_error_is_a_clear_error(tmp_path: Path, server: str):
     fetch = RemoteFileDataset(filepath=str(tmp_path / "raw.txt")).load()
     with pytest.raises(DatasetError, match="could not download .*/missing"):
-        fetch(f"{server}/missing", GOOD_SHA, 5)
+        fetch(f"{server}/missing", GOOD_SHA, _limits())
 
 
 def test_dataset_is_read_only(tmp_path: Path):
     with pytest.raises(DatasetError, match="read-only"):
         RemoteFileDataset(filepath=str(tmp_path / "x")).save(b"data")
+
+
+def test_download_limits_come_from_the_parameters_and_keep_the_local_copy(
+    tmp_path: Path, server: str
+):
+    path = tmp_path / "raw.txt"
+    path.write_bytes(b"stale\n")
+    fetch = RemoteFileDataset(filepath=str(path)).load()
+
+    with pytest.raises(DatasetError, match=r"boston\.source\.max_bytes=4\b"):
+        fetch(f"{server}/good", GOOD_SHA, _limits(deadline_s=5, max_bytes=4))
+    assert path.read_bytes() == b"stale\n"

@@ -1,24 +1,40 @@
-"""Fashion-MNIST's four IDX files, fetched and md5-checked by torchvision, read as uint8 tensors.
+"""Fashion-MNIST's four gzipped IDX archives, fetched within limits, md5-checked on every read.
 
 Loading the dataset returns a :class:`FashionMNISTSource`: a callable that the first node calls
-with the mirror from its parameters (the pattern of ``RemoteFile``), so all file and network
-access stays here. torchvision's ``FashionMNIST`` does the download, the md5 check and the IDX
-parsing; only its mirror, its pins and its folder are changed. torchvision is imported on
-first use, since every ``kedro run`` imports this package.
+with the mirror, pins and download limits from its parameters (the pattern of ``RemoteFile``),
+so all file and network access stays here.
+
+Only the ``.gz`` archives are kept in ``root``; nothing extracted is cached. Every run reads an
+archive's bytes once, checks their md5 against the pin and decompresses those same bytes, so a
+cached file altered or cut short after its download is caught (and fetched again from the
+mirror) instead of silently training on it. Downloads go through
+:func:`linear_nets.datasets.download.download` (overall deadline, size cap, atomic rename):
+torchvision's own downloader has no timeout at all. The default mirror and pins are
+torchvision's (``torchvision.datasets.FashionMNIST.mirrors`` / ``.resources``). torch and numpy
+are imported on first use, since every ``kedro run`` imports this package.
 """
 
 from __future__ import annotations
 
-import functools
+import gzip
+import hashlib
 import logging
+import math
 import shutil
+import struct
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from kedro.io import AbstractDataset, DatasetError
+from kedro.io import DatasetError
+
+from linear_nets.datasets.download import ChecksumMismatchError, DownloadLimits, download
+from linear_nets.datasets.read_only import ReadOnlyDataset
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -29,149 +45,195 @@ FILES = (
     "t10k-labels-idx1-ubyte.gz",
 )
 """The four files every mirror must hold, in torchvision's order."""
+MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+"""torchvision's mirror (``FashionMNIST.mirrors``)."""
+MD5 = {
+    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+}
+"""torchvision's md5 pins (``FashionMNIST.resources``)."""
+DEFAULT_LIMITS = DownloadLimits(
+    timeout_s=30.0, deadline_s=600.0, max_bytes=100_000_000, param="fashion_mnist.source"
+)
+"""30 s for one read, 10 minutes and 100 MB for one file (the largest is 26.4 MB)."""
+N_CLASSES = 10
+SIDE = 28
+_IDX_UBYTE = 0x08
 
-Splits = dict[str, torch.Tensor]
+Splits = dict[str, "torch.Tensor"]
 
 
 class FashionMNISTFileError(DatasetError):
-    """One of the four files could not be fetched from the mirror, or fails its md5 pin."""
-
-
-@functools.cache
-def torchvision_fashion_mnist() -> type:
-    """torchvision's ``FashionMNIST``, downloading into ``root`` itself from the given mirrors.
-
-    Upstream keeps the files in ``root/FashionMNIST/raw``; here ``root`` is already the data
-    layer's own folder, ``data/01_raw/fashion_mnist``. ``mirrors`` and ``resources`` (file
-    names and md5 pins) default to upstream's; ``transform`` is upstream's per-image transform,
-    which only the benchmark's tutorial baseline uses.
-    """
-    from torchvision.datasets import FashionMNIST
-
-    class FlatFashionMNIST(FashionMNIST):
-        def __init__(
-            self,
-            root: Path,
-            *,
-            train: bool,
-            mirrors: list[str] | None = None,
-            resources: list[tuple[str, str]] | None = None,
-            transform: Any = None,
-        ) -> None:
-            self.mirrors = list(FashionMNIST.mirrors if mirrors is None else mirrors)
-            self.resources = list(FashionMNIST.resources if resources is None else resources)
-            super().__init__(root, train=train, transform=transform, download=True)
-
-        @property
-        def raw_folder(self) -> str:
-            return str(self.root)
-
-    return FlatFashionMNIST
+    """One of the four files is missing, corrupt, truncated or not in the IDX layout."""
 
 
 @dataclass(frozen=True)
 class FashionMNISTSource:
-    """The local folder ``root`` of the four files, and how to fill it."""
+    """The local folder ``root`` of the four archives, and how to fill it."""
 
     root: Path
 
-    def __call__(self, mirror: str | None = None, md5: Mapping[str, str] | None = None) -> Splits:
-        """Download whichever files are missing, check their md5 and read both splits.
+    def __call__(
+        self,
+        mirror: str | None = None,
+        md5: Mapping[str, str] | None = None,
+        limits: DownloadLimits | None = None,
+    ) -> Splits:
+        """Fetch whichever archives are missing or fail their md5, then read both splits.
 
         Args:
             mirror: base URL or local directory holding the four ``.gz`` files;
-                None uses torchvision's own URLs.
+                None uses torchvision's mirror.
             md5: expected md5 per file name; None uses torchvision's pins.
+            limits: per-read timeout, deadline and size cap of each file's download;
+                None: :data:`DEFAULT_LIMITS`.
 
         Returns:
             ``train_images``/``test_images`` as uint8 (n, 28, 28) and
             ``train_labels``/``test_labels`` as int64 (n,).
 
         Raises:
-            FashionMNISTFileError: a file is missing on the mirror or fails its md5 pin.
+            FashionMNISTFileError: a file is missing, corrupt, truncated or malformed,
+                naming it (and its expected md5).
+            DatasetError: a download failed or broke a limit, naming the URL and the limit.
         """
-        cls = torchvision_fashion_mnist()
-        resources = list(cls.resources) if md5 is None else [(name, md5[name]) for name in FILES]
-        if mirror is None:
-            mirrors = list(cls.mirrors)
-        elif "://" in mirror:
-            mirrors = [mirror if mirror.endswith("/") else f"{mirror}/"]
-        else:
-            mirrors = [f"{self._copy_from(Path(mirror), resources).as_uri()}/"]
-
-        try:
-            train = cls(self.root, train=True, mirrors=mirrors, resources=resources)
-        except RuntimeError as exc:
-            raise self._diagnose(mirrors, resources, exc) from exc
-        test = cls(self.root, train=False, mirrors=mirrors, resources=resources)
-        logger.info(
-            "Fashion-MNIST from %s: %d training and %d test images",
-            self.root,
-            len(train.data),
-            len(test.data),
-        )
-        return {
-            "train_images": train.data,
-            "train_labels": train.targets,
-            "test_images": test.data,
-            "test_labels": test.targets,
+        pins = dict(MD5 if md5 is None else md5)
+        limits = limits or DEFAULT_LIMITS
+        for name in FILES:
+            self._ensure(name, pins[name], mirror, limits)
+        arrays = {name: self._read(name, pins[name]) for name in FILES}
+        splits = {
+            "train_images": arrays[FILES[0]],
+            "train_labels": arrays[FILES[1]],
+            "test_images": arrays[FILES[2]],
+            "test_labels": arrays[FILES[3]],
         }
+        for split, images, labels in (("train", *FILES[:2]), ("test", *FILES[2:])):
+            if len(arrays[images]) != len(arrays[labels]):
+                raise FashionMNISTFileError(
+                    f"{self.root / images} holds {len(arrays[images])} {split} images but "
+                    f"{self.root / labels} holds {len(arrays[labels])} labels"
+                )
+        logger.info(
+            "Fashion-MNIST from %s: %d training and %d test images (md5 verified)",
+            self.root,
+            len(splits["train_images"]),
+            len(splits["test_images"]),
+        )
+        return splits
 
-    def _copy_from(self, mirror: Path, resources: list[tuple[str, str]]) -> Path:
-        """Copy the files missing from ``root`` out of a local mirror, each after its md5 check.
+    def _ensure(self, name: str, expected: str, mirror: str | None, limits: DownloadLimits) -> None:
+        """Make ``root/name`` a file with the ``expected`` md5, from the mirror if needed."""
+        archive = self.root / name
+        cached = ""
+        if archive.is_file():
+            actual = _md5(archive.read_bytes())
+            if actual == expected:
+                return
+            cached = f"the cached {archive} is corrupt (md5 {actual}, expected {expected}) and "
+            logger.warning(
+                "%s has md5 %s, not the pinned %s; fetching it again", *(archive, actual, expected)
+            )
+        base = MIRROR if mirror is None else mirror
+        try:
+            if "://" in base:
+                url = f"{base if base.endswith('/') else base + '/'}{name}"
+                try:
+                    download(url, archive, limits, checksum=("md5", expected))
+                except ChecksumMismatchError as exc:
+                    raise FashionMNISTFileError(f"{name} is corrupt on the mirror: {exc}") from exc
+                except DatasetError as exc:
+                    raise FashionMNISTFileError(
+                        f"{name} (md5 {expected}) could not be fetched: {exc}; a mirror (another "
+                        "base URL, or a local directory holding the four .gz files) can stand in"
+                    ) from exc
+            else:
+                self._copy(Path(base), name, expected)
+        except FashionMNISTFileError as exc:
+            if not cached:
+                raise
+            raise FashionMNISTFileError(f"{cached}{exc}") from exc
 
-        torchvision streams only ``http(s)`` URLs, so a directory is copied rather than fetched.
-        """
-        from torchvision.datasets.utils import calculate_md5, check_integrity
-
+    def _copy(self, mirror: Path, name: str, expected: str) -> None:
+        """Copy ``name`` out of a local mirror directory after its md5 check."""
         folder = mirror.expanduser().resolve()
         if not folder.is_dir():
             raise DatasetError(
                 f"the Fashion-MNIST mirror {str(mirror)!r} is neither a URL nor a directory"
             )
-        self.root.mkdir(parents=True, exist_ok=True)
-        for name, expected in resources:
-            extracted = self.root / name.removesuffix(".gz")
-            if extracted.is_file() or check_integrity(self.root / name, expected):
-                continue
-            source = folder / name
-            if not source.is_file():
-                raise FashionMNISTFileError(
-                    f"{name} (md5 {expected}) is missing from the mirror directory {folder}"
-                )
-            if (actual := calculate_md5(source)) != expected:
-                raise FashionMNISTFileError(
-                    f"{source} is corrupt: md5 {actual}, expected {expected}"
-                )
-            shutil.copyfile(source, self.root / name)
-            logger.info("Copied %s from %s (md5 verified)", name, folder)
-        return folder
-
-    def _diagnose(
-        self, mirrors: list[str], resources: list[tuple[str, str]], exc: RuntimeError
-    ) -> FashionMNISTFileError:
-        """Name the file torchvision stopped at: it says only 'not found or corrupted'."""
-        from torchvision.datasets.utils import calculate_md5
-
-        for name, expected in resources:
-            if (self.root / name.removesuffix(".gz")).is_file():
-                continue
-            urls = ", ".join(f"{base}{name}" for base in mirrors)
-            archive = self.root / name
-            if archive.is_file() and (actual := calculate_md5(archive)) != expected:
-                return FashionMNISTFileError(
-                    f"{name} downloaded from {urls} is corrupt: md5 {actual}, expected {expected}"
-                )
-            reason = str(exc).strip().splitlines()[-1]
-            return FashionMNISTFileError(
-                f"{name} (md5 {expected}) could not be fetched from {urls}: {reason}; "
-                "a mirror (another base URL, or a local directory holding the four .gz files) "
-                "can stand in"
+        source = folder / name
+        if not source.is_file():
+            raise FashionMNISTFileError(
+                f"{name} (md5 {expected}) is missing from the mirror directory {folder}"
             )
-        return FashionMNISTFileError(f"Fashion-MNIST could not be prepared in {self.root}: {exc}")
+        if (actual := _md5(source.read_bytes())) != expected:
+            raise FashionMNISTFileError(f"{source} is corrupt: md5 {actual}, expected {expected}")
+        self.root.mkdir(parents=True, exist_ok=True)
+        partial = self.root / f".{name}.partial"
+        shutil.copyfile(source, partial)
+        partial.replace(self.root / name)
+        logger.info("Copied %s from %s (md5 verified)", name, folder)
+
+    def _read(self, name: str, expected: str) -> torch.Tensor:
+        """The archive's array, from bytes whose md5 was checked as they were read."""
+        archive = self.root / name
+        data = archive.read_bytes()
+        if (actual := _md5(data)) != expected:
+            raise FashionMNISTFileError(f"{archive} is corrupt: md5 {actual}, expected {expected}")
+        try:
+            payload = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise FashionMNISTFileError(f"{archive} is not a complete gzip file: {exc}") from exc
+        return _parse_idx(payload, archive, images="images" in name)
 
 
-class FashionMNISTDataset(AbstractDataset[None, FashionMNISTSource]):
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _parse_idx(payload: bytes, path: Path, *, images: bool) -> torch.Tensor:
+    """Images (n, 28, 28) as uint8 or labels (n,) as int64 from an uncompressed IDX payload.
+
+    The layout (LeCun): two zero bytes, the type byte (0x08 = unsigned byte), the number of
+    dimensions, one big-endian uint32 per dimension, then the values.
+    """
+    import numpy as np
+    import torch
+
+    dims = 3 if images else 1
+    header_size = 4 + 4 * dims
+    if len(payload) < header_size:
+        raise FashionMNISTFileError(
+            f"{path} is truncated: {len(payload)} bytes, shorter than the IDX header"
+        )
+    zero, kind, ndim = struct.unpack(">HBB", payload[:4])
+    if zero != 0 or kind != _IDX_UBYTE or ndim != dims:
+        raise FashionMNISTFileError(
+            f"{path} is not an IDX file of unsigned bytes with {dims} dimension(s): "
+            f"header {payload[:4].hex()}"
+        )
+    shape = struct.unpack(f">{dims}I", payload[4:header_size])
+    if images and shape[1:] != (SIDE, SIDE):
+        raise FashionMNISTFileError(f"{path} holds {shape[1]}×{shape[2]} images, not 28×28")
+    expected = header_size + math.prod(shape)
+    if len(payload) != expected:
+        raise FashionMNISTFileError(
+            f"{path} is truncated or padded: its header announces {shape} "
+            f"({expected} bytes), the file holds {len(payload)}"
+        )
+    values = np.frombuffer(payload, np.uint8, offset=header_size)
+    if images:
+        return torch.from_numpy(values.copy()).reshape(shape)
+    if (wrong := np.flatnonzero(values >= N_CLASSES)).size:
+        raise FashionMNISTFileError(
+            f"{path}: label {values[wrong[0]]} at row {wrong[0]} is not a class (0-{N_CLASSES - 1})"
+        )
+    return torch.from_numpy(values.astype(np.int64))
+
+
+class FashionMNISTDataset(ReadOnlyDataset[FashionMNISTSource]):
     """Fashion-MNIST kept in ``root`` and fetched on demand by the node that loads it.
 
     Example catalog entry::
@@ -181,18 +243,13 @@ class FashionMNISTDataset(AbstractDataset[None, FashionMNISTSource]):
           root: data/01_raw/fashion_mnist
     """
 
+    describe_key = "root"
+
     def __init__(self, *, root: str, metadata: dict[str, Any] | None = None) -> None:
-        self._root = Path(root)
-        self.metadata = metadata
+        super().__init__(root, metadata)
 
     def load(self) -> FashionMNISTSource:
-        return FashionMNISTSource(self._root)
-
-    def save(self, data: None) -> None:
-        raise DatasetError(f"{type(self).__name__} is read-only: it saves what it downloads")
+        return FashionMNISTSource(self._path)
 
     def _exists(self) -> bool:
-        return all((self._root / name.removesuffix(".gz")).is_file() for name in FILES)
-
-    def _describe(self) -> dict[str, Any]:
-        return {"root": str(self._root)}
+        return all((self._path / name).is_file() for name in FILES)

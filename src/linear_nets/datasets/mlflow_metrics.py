@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kedro.io import AbstractDataset, DatasetError
+from kedro.io import AbstractVersionedDataset, DatasetError, Version
 
 from linear_nets.datasets.mlflow_deferred import log_when_done
 
@@ -20,34 +22,45 @@ Metrics = dict[str, float | list[float]]
 _BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch call
 
 
-class MlflowMetricsDataset(AbstractDataset[Metrics, Metrics]):
+class MlflowMetricsDataset(AbstractVersionedDataset[Metrics, Metrics]):
     """Save ``{name: value}`` or ``{name: [per-epoch values]}`` to JSON and to MLflow.
 
     A list is logged as a history with step = epoch (1, 2, ...); a number is logged at step 0.
     Without an active MLflow run only the JSON file is written; within a Kedro run the logging
-    waits for the pipeline to succeed (:mod:`linear_nets.datasets.mlflow_deferred`).
+    waits for the pipeline to succeed (phase ``"metrics"`` of :mod:`linear_nets.tracking.deferred`).
+    With ``versioned: true`` each run writes its own ``<filepath>/<version>/<name>``.
 
     Example catalog entry::
 
         boston_metrics:
           type: linear_nets.datasets.MlflowMetricsDataset
           filepath: data/08_reporting/boston_metrics.json
+          versioned: true
     """
 
     def __init__(
-        self, *, filepath: str, prefix: str | None = None, metadata: dict[str, Any] | None = None
+        self,
+        *,
+        filepath: str,
+        prefix: str | None = None,
+        version: Version | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> None:
-        self._path = Path(filepath)
+        super().__init__(filepath=PurePosixPath(filepath), version=version)
         self._prefix = prefix
         self.metadata = metadata
 
     def load(self) -> Metrics:
-        return json.loads(self._path.read_text())
+        return json.loads(Path(self._get_load_path()).read_text())
 
     def save(self, data: Metrics) -> None:
         entries = list(self._metric_entries(data))
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._path.write_text(json.dumps(data, indent=2) + "\n")
+        path = Path(self._get_save_path())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # written whole or not at all: a reader never sees half a file
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
+            tmp.write(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp.name, path)
         self._log(entries)
 
     def _metric_entries(self, data: Metrics) -> list[tuple[str, float, int]]:
@@ -66,13 +79,17 @@ class MlflowMetricsDataset(AbstractDataset[Metrics, Metrics]):
 
     @staticmethod
     def _log(entries: list[tuple[str, float, int]]) -> None:
-        log_when_done(lambda run_id: _log_batch(run_id, entries))
+        log_when_done(lambda run_id: _log_batch(run_id, entries), phase="metrics")
 
     def _exists(self) -> bool:
-        return self._path.is_file()
+        try:
+            path = self._get_load_path()
+        except DatasetError:
+            return False
+        return Path(path).is_file()
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._path), "prefix": self._prefix}
+        return {"filepath": str(self._filepath), "prefix": self._prefix, "version": self._version}
 
 
 def _log_batch(run_id: str, entries: list[tuple[str, float, int]]) -> None:

@@ -1,13 +1,21 @@
-"""Log a python-function model to the active MLflow run and register it under a name.
+"""Log a models-from-code pyfunc model to the MLflow run, register it behind the gate, and load
+the ``@champion`` version back (``boston_inference`` loads it with kedro-mlflow's
+``MlflowModelRegistryDataset``, which takes the alias).
 
-kedro-mlflow's ``MlflowModelTrackingDataset`` takes its ``input_example`` from the catalog
-YAML, where a typed DataFrame cannot be written; this dataset takes it from the model
-object, so MLflow records a real example and infers the signature from it.
+kedro-mlflow's ``MlflowModelTrackingDataset`` pickles a Python object and takes its
+``input_example`` from the catalog YAML; this dataset logs the model file named by a
+:class:`~linear_nets.serving.pyfunc.PyfuncPackage` with its weights (a ``state_dict`` file) and
+its preprocessing (JSON) as plain artifacts, so loading it unpickles nothing.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +23,22 @@ from kedro.io import AbstractDataset, DatasetError
 
 import linear_nets
 from linear_nets.datasets.mlflow_deferred import log_when_done
+from linear_nets.serving.pyfunc import CONFIG, WEIGHTS, PyfuncPackage
 
 logger = logging.getLogger(__name__)
 
+REQUIREMENTS = ("mlflow", "torch", "pandas", "numpy", "pydantic")
+"""What the logged model imports, pinned from this environment (no slow inference)."""
 
-class MlflowPyfuncModelDataset(AbstractDataset[Any, Any]):
-    """Save: log the ``mlflow.pyfunc.PythonModel`` (with its ``input_example`` attribute) and
-    register it as ``registered_model_name``. Load: the latest registered version.
+UV_AUTO_DETECT = "MLFLOW_UV_AUTO_DETECT"
+"""MLflow's switch (default on) that copies ``uv.lock`` and ``pyproject.toml`` of the working
+directory into every model version; the model's environment is its pinned requirements."""
+
+
+class MlflowPyfuncModelDataset(AbstractDataset[PyfuncPackage, Any]):
+    """Save: log the package's model from code and register it as ``registered_model_name``
+    when the registration gate passed (then maybe promote it to ``@champion``); otherwise tag
+    the run with the reason. Load: the ``@champion`` version.
 
     Example catalog entry::
 
@@ -43,44 +60,75 @@ class MlflowPyfuncModelDataset(AbstractDataset[Any, Any]):
         self._pip_requirements = pip_requirements
         self.metadata = metadata
 
-    def save(self, data: Any) -> None:
+    def save(self, data: PyfuncPackage) -> None:
         import mlflow
 
+        from linear_nets.tracking import registry
+
+        if not isinstance(data, PyfuncPackage):
+            raise DatasetError(f"expected a PyfuncPackage to log, got {type(data).__name__}")
         if mlflow.active_run() is None:
             logger.warning("No active MLflow run: model %r not logged", self._registered_model_name)
             return
-        example = getattr(data, "input_example", None)
-        if example is None:
-            raise DatasetError(f"{type(data).__name__} has no input_example to log with it")
-        log_when_done(lambda run_id: self._log(run_id, data, example))
+        candidate = data.candidate
+        if candidate.refusal is not None:
+            logger.warning("Model not registered: %s", candidate.refusal)
+            log_when_done(lambda run_id: registry.record_refusal(run_id, candidate), phase="model")
+            return
+        registered: dict[str, str] = {}
 
-    def _log(self, run_id: str, model: Any, example: Any) -> None:
+        def log_and_register(run_id: str) -> None:
+            version = registered["version"] = self._log(run_id, data)
+            registry.tag_version(self._registered_model_name, version, run_id, candidate)
+
+        def promote(run_id: str) -> None:
+            registry.promote_run_model(run_id, self._registered_model_name, registered["version"])
+
+        log_when_done(log_and_register, phase="model")
+        log_when_done(promote, phase="promote")
+
+    def _log(self, run_id: str, package: PyfuncPackage) -> str:
         import mlflow
+        import torch
+        from mlflow.models import ModelSignature
+        from mlflow.types.schema import AnyType, ColSpec, DataType, Schema
 
         active = mlflow.active_run()
         if active is None or active.info.run_id != run_id:
             with mlflow.start_run(run_id=run_id):
-                self._log(run_id, model, example)
-            return
-        info = mlflow.pyfunc.log_model(
-            name=self._name,
-            python_model=model,
-            input_example=example,
-            registered_model_name=self._registered_model_name,
-            pip_requirements=self._pip_requirements or _requirements(),
-            code_paths=[str(Path(linear_nets.__file__).parent)],
+                return self._log(run_id, package)
+        # Columns typed AnyType and optional: MLflow's check would refuse int64 (pd.read_csv)
+        # for a double column, and word a missing column inside a dump of the whole input; the
+        # model checks every column and value itself, naming column and row.
+        columns = [str(column) for column in package.input_example.columns]
+        signature = ModelSignature(
+            inputs=Schema([ColSpec(AnyType(), column, required=False) for column in columns]),
+            outputs=Schema([ColSpec(DataType[package.output_type])]),
         )
-        logger.info(
-            "Logged model %s as %s version %s",
-            info.model_uri,
-            self._registered_model_name,
-            info.registered_model_version,
-        )
+        with tempfile.TemporaryDirectory() as tmp, _without_uv_project_files():
+            weights, config = Path(tmp, "weights.pt"), Path(tmp, "config.json")
+            torch.save(package.weights, weights)
+            config.write_text(json.dumps(package.config, indent=2) + "\n")
+            info = mlflow.pyfunc.log_model(
+                name=self._name,
+                python_model=str(package.model_code_path),
+                artifacts={WEIGHTS: str(weights), CONFIG: str(config)},
+                code_paths=[str(Path(linear_nets.__file__).parent)],
+                signature=signature,
+                input_example=package.input_example,
+                registered_model_name=self._registered_model_name,
+                pip_requirements=self._pip_requirements or _requirements(),
+            )
+        version = str(info.registered_model_version)
+        logger.info("Registered %s version %s", self._registered_model_name, version)
+        return version
 
     def load(self) -> Any:
         import mlflow
 
-        return mlflow.pyfunc.load_model(f"models:/{self._registered_model_name}/latest")
+        from linear_nets.tracking.registry import CHAMPION
+
+        return mlflow.pyfunc.load_model(f"models:/{self._registered_model_name}@{CHAMPION}")
 
     def _exists(self) -> bool:
         import mlflow
@@ -95,11 +143,21 @@ class MlflowPyfuncModelDataset(AbstractDataset[Any, Any]):
         return {"registered_model_name": self._registered_model_name, "name": self._name}
 
 
+@contextmanager
+def _without_uv_project_files() -> Iterator[None]:
+    """Log a model with MLflow's uv project detection off, then restore the setting."""
+    before = os.environ.get(UV_AUTO_DETECT)
+    os.environ[UV_AUTO_DETECT] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(UV_AUTO_DETECT, None)
+        else:
+            os.environ[UV_AUTO_DETECT] = before
+
+
 def _requirements() -> list[str]:
-    """Pins of what the model imports, read from this environment (no slow inference)."""
     from importlib.metadata import version
 
-    return [
-        f"{package}=={version(package)}"
-        for package in ("mlflow", "torch", "pandas", "numpy", "rich")
-    ]
+    return [f"{package}=={version(package)}" for package in REQUIREMENTS]

@@ -1,7 +1,7 @@
 """A local file that is fetched over HTTP(S) only when it is missing or fails its checksum.
 
 Loading the dataset returns a :class:`RemoteFile`: a callable that the download node calls
-with the URL, pin and timeout from its parameters, in the way ``PartitionedDataset`` hands
+with the URL, pin and download limits from its parameters, in the way ``PartitionedDataset`` hands
 nodes lazy loaders. All file and network access stays here, out of the nodes.
 """
 
@@ -9,22 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kedro.io import AbstractDataset, DatasetError
+from linear_nets.datasets.download import ChecksumMismatchError, DownloadLimits, download
+from linear_nets.datasets.read_only import ReadOnlyDataset
 
 logger = logging.getLogger(__name__)
-_CHUNK = 1 << 16
 
-
-class ChecksumMismatchError(DatasetError):
-    """A file's sha256 differs from the pinned value."""
+__all__ = ["ChecksumMismatchError", "RemoteFile", "RemoteFileDataset", "sha256_of"]
 
 
 def sha256_of(data: bytes) -> str:
@@ -38,16 +32,23 @@ class RemoteFile:
 
     path: Path
 
-    def __call__(self, url: str, sha256: str | None, timeout_s: float) -> bytes:
+    def __call__(self, url: str, sha256: str | None, limits: DownloadLimits) -> bytes:
         """Return the file's verified bytes, downloading and saving them only when needed.
 
         The local copy is used when it exists and matches ``sha256`` (or when ``sha256`` is
-        None). Otherwise ``url`` is fetched, checked against the pin and saved atomically, so
-        a failed or corrupt download never replaces the local file.
+        None). Otherwise ``url`` is fetched within ``limits`` (see
+        :func:`linear_nets.datasets.download.download`), checked against the pin and saved
+        atomically, so a failed or corrupt download never replaces the local file.
+
+        Args:
+            url: where to fetch the file from.
+            sha256: the pin, or None to take the local file as it is.
+            limits: the longest wait for one read, the longest the whole download may take,
+                the largest file accepted, and the parameters they come from (named in errors).
 
         Raises:
             ChecksumMismatchError: the downloaded bytes do not match ``sha256``.
-            DatasetError: the download failed or timed out.
+            DatasetError: the download failed, timed out, or broke a limit.
         """
         local = self.path.read_bytes() if self.path.is_file() else None
         if local is not None:
@@ -66,45 +67,12 @@ class RemoteFile:
             )
         else:
             logger.info("%s is missing; downloading %s", self.path, url)
-        data = self._download(url, timeout_s)
-        if sha256 is not None and sha256_of(data) != sha256.lower():
-            raise ChecksumMismatchError(
-                f"the file downloaded from {url} for {self.path} has sha256 {sha256_of(data)}, "
-                f"but the pin is {sha256.lower()}; the local file was left unchanged"
-            )
-        self._save(data)
-        return data
-
-    def _download(self, url: str, timeout_s: float) -> bytes:
-        try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310
-                return response.read()
-        except TimeoutError as exc:
-            raise DatasetError(
-                f"downloading {url} for {self.path} timed out after {timeout_s} s"
-            ) from exc
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            if isinstance(reason, TimeoutError):
-                raise DatasetError(
-                    f"downloading {url} for {self.path} timed out after {timeout_s} s"
-                ) from exc
-            raise DatasetError(f"could not download {url} for {self.path}: {reason}") from exc
-
-    def _save(self, data: bytes) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                file.write(data)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        logger.info("Saved %d bytes to %s", len(data), self.path)
+        pin = None if sha256 is None else ("sha256", sha256.lower())
+        download(url, self.path, limits, checksum=pin)
+        return self.path.read_bytes()
 
 
-class RemoteFileDataset(AbstractDataset[None, RemoteFile]):
+class RemoteFileDataset(ReadOnlyDataset[RemoteFile]):
     """A file kept locally at ``filepath`` and fetched on demand by the node that loads it.
 
     Example catalog entry::
@@ -115,17 +83,7 @@ class RemoteFileDataset(AbstractDataset[None, RemoteFile]):
     """
 
     def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None) -> None:
-        self._path = Path(filepath)
-        self.metadata = metadata
+        super().__init__(filepath, metadata)
 
     def load(self) -> RemoteFile:
         return RemoteFile(self._path)
-
-    def save(self, data: None) -> None:
-        raise DatasetError(f"{type(self).__name__} is read-only: it saves what it downloads")
-
-    def _exists(self) -> bool:
-        return self._path.is_file()
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._path)}
