@@ -1,149 +1,56 @@
-"""Project hooks: what kedro-mlflow does not record on its own.
-
-kedro-mlflow opens one MLflow run per ``kedro run`` and logs plain parameters. This hook adds
-the typed (pydantic) parameters flattened to ``<pipeline>.train.lr``-style keys, and tags each
-run with the training device, the torch version and the git commit.
-"""
+"""Project hooks: the end-of-run summary. The MLflow side of a run is
+:class:`linear_nets.tracking.hook.MlflowTrackingHook`."""
 
 from __future__ import annotations
 
-import logging
-import subprocess
 from pathlib import Path
 from typing import Any
 
+import click
 from kedro.framework.hooks import hook_impl
-from pydantic import BaseModel
-
-from linear_nets.datasets import mlflow_deferred
-
-logger = logging.getLogger(__name__)
 
 
-def flatten(prefix: str, value: Any) -> dict[str, Any]:
-    """Flatten nested dicts and pydantic models into ``{"a.b.c": leaf}``."""
-    if isinstance(value, BaseModel):
-        value = value.model_dump()
-    if not isinstance(value, dict):
-        return {prefix: value}
-    flat: dict[str, Any] = {}
-    for key, item in value.items():
-        flat.update(flatten(f"{prefix}.{key}" if prefix else str(key), item))
-    return flat
-
-
-def git_commit(path: Path) -> str:
-    """The commit checked out at ``path`` (``-dirty`` with local changes), or ``unknown``."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=path,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=5,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=path,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=5,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"{commit}-dirty" if dirty else commit
-
-
-def _find(value: Any, kind: type) -> list[Any]:
-    """Every instance of ``kind`` in ``value``, looking inside pydantic models and dicts."""
-    if isinstance(value, kind):
-        return [value]
-    if isinstance(value, BaseModel):
-        value = dict(value)
-    if isinstance(value, dict):
-        return [found for item in value.values() for found in _find(item, kind)]
-    return []
-
-
-class MlflowRunDetailsHook:
-    """Tag the MLflow run, log typed parameters flattened, and hold back the datasets' MLflow
-    logging (metrics, the pyfunc model) until the pipeline has succeeded."""
-
-    def __init__(self) -> None:
-        self._run_id: str | None = None
-
-    @hook_impl
-    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        import mlflow
-        import torch
-
-        from linear_nets.engine.config import TrainConfig
-        from linear_nets.engine.devices import DeviceError, resolve_device
-
-        run = mlflow.active_run()
-        if run is None:
-            return
-        self._run_id = run.info.run_id
-        mlflow_deferred.arm(self._run_id)
-        tags = {
-            "torch_version": torch.__version__,
-            "git_commit": git_commit(Path(run_params.get("project_path") or Path.cwd())),
-        }
-        for name in sorted(pipeline.inputs()):
-            if not name.startswith("params:"):
-                continue
-            for config in _find(catalog.load(name), TrainConfig):
-                try:
-                    tags["device"] = str(resolve_device(config.device))
-                except DeviceError:
-                    tags["device"] = f"{config.device} (unavailable)"
-        sweep = (run_params.get("runtime_params") or {}).get("sweep")
-        if isinstance(sweep, dict):
-            names = ",".join(run_params.get("pipeline_names") or [])
-            tags["sweep"] = str(sweep.get("id"))
-            tags["mlflow.runName"] = f"{names} {sweep.get('label', '')}".strip()
-        mlflow.set_tags(tags)
-
-    @hook_impl(tryfirst=True)  # before kedro-mlflow's own hook ends the run
-    def after_pipeline_run(self) -> None:
-        if self._run_id is not None:
-            mlflow_deferred.commit(self._run_id)
-            self._run_id = None
-
-    @hook_impl
-    def on_pipeline_error(self) -> None:
-        if self._run_id is not None:
-            mlflow_deferred.discard(self._run_id)
-            self._run_id = None
-
-    @hook_impl
-    def before_node_run(self, node: Any, inputs: dict[str, Any]) -> None:
-        import mlflow
-
-        if mlflow.active_run() is None:
-            return
-        params: dict[str, Any] = {}
-        for name, value in inputs.items():
-            if name.startswith("params:") and isinstance(value, BaseModel):
-                params.update(flatten(name.removeprefix("params:"), value))
-        if params:
-            mlflow.log_params({key: "None" if v is None else v for key, v in params.items()})
+class MissingModelError(click.ClickException):
+    """A pipeline needs a registered model that no run has registered yet (one line on the CLI)."""
 
 
 class RunSummaryHook:
-    """Print what a training run produced: final metrics, model and plot files, MLflow run id."""
+    """Check that the registered models a run loads exist, then print what the run produced:
+    final metrics, model and plot files, the registered version and whether it became champion
+    (or why it was not registered), predictions and the model that made them, the MLflow run."""
 
     def __init__(self) -> None:
         self._run_id: str | None = None
+        self._models: list[tuple[str, str]] = []
 
     @hook_impl
-    def before_pipeline_run(self) -> None:
+    def before_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
         import mlflow
 
         run = mlflow.active_run()
         self._run_id = run.info.run_id if run else None
+        self._models = [
+            (name, self._resolve(dataset)) for name, dataset in _registry_inputs(pipeline, catalog)
+        ]
+
+    @staticmethod
+    def _resolve(dataset: Any) -> str:
+        """``models:/name@alias (version N)``, or a one-line error naming the pipeline to run."""
+        import mlflow
+
+        uri = dataset.model_uri
+        try:
+            if dataset.alias:
+                version = mlflow.MlflowClient().get_model_version_by_alias(
+                    dataset.model_name, dataset.alias
+                )
+                return f"{uri} (version {version.version}, run {version.run_id})"
+            mlflow.MlflowClient().get_registered_model(dataset.model_name)
+        except mlflow.exceptions.MlflowException:
+            trained_by = (dataset.metadata or {}).get("trained_by")
+            hint = f": run `kedro run --pipeline={trained_by}` first" if trained_by else ""
+            raise MissingModelError(f"no model {uri} in the MLflow registry yet{hint}") from None
+        return uri
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
@@ -154,7 +61,9 @@ class RunSummaryHook:
         from linear_nets.datasets import MlflowMetricsDataset, MlflowPyfuncModelDataset
 
         metrics: dict[str, float] = {}
+        rows: list[tuple[str, str]] = [("model in", model) for _, model in self._models]
         files: list[tuple[str, str]] = []
+        registered = False
         for name in sorted(pipeline.all_outputs()):
             dataset = catalog.get(name)
             described = dataset._describe() if dataset is not None else {}
@@ -164,10 +73,13 @@ class RunSummaryHook:
             elif isinstance(dataset, PyTorchDataset):
                 files.append(("model", _saved_path(described)))
             elif isinstance(dataset, MlflowPyfuncModelDataset):
-                files.append(("registered", f"models:/{described['registered_model_name']}/latest"))
+                registered = True
             elif str(described.get("filepath", "")).endswith(".png"):
-                files.append(("plot", str(described["filepath"])))
-        if not metrics and not files:
+                files.append(("plot", _saved_path(described)))
+            elif self._models and described.get("filepath"):
+                count = len(catalog.load(name))
+                files.append(("predictions", f"{described['filepath']}  ({count} rows)"))
+        if not metrics and not files and not rows:
             return
         names = ", ".join(run_params.get("pipeline_names") or ["__default__"])
         root = Path(run_params.get("project_path") or Path.cwd())
@@ -176,12 +88,45 @@ class RunSummaryHook:
         table.add_column(overflow="fold")
         for key, value in metrics.items():
             table.add_row(key, f"{value:.6g}")
-        order = {"model": 0, "registered": 1, "plot": 2}
-        for kind, path in sorted(files, key=lambda item: order[item[0]]):
-            table.add_row(kind, _relative(path, root))
+        rows += [(kind, _relative(path, root)) for kind, path in files]
+        if registered and self._run_id:
+            rows += _registry_rows(self._run_id)
+        for kind, text in rows:
+            table.add_row(kind, text)
         if self._run_id:
             table.add_row("mlflow run", f"{self._run_id}  (kedro mlflow ui)")
         Console().print(table)
+
+
+def _registry_inputs(pipeline: Any, catalog: Any) -> list[tuple[str, Any]]:
+    """The pipeline's inputs that load a model from the MLflow registry."""
+    from kedro_mlflow.io.models import MlflowModelRegistryDataset
+
+    found = []
+    for name in sorted(pipeline.inputs()):
+        if name.startswith("params:"):
+            continue
+        dataset = catalog.get(name)
+        if isinstance(dataset, MlflowModelRegistryDataset):
+            found.append((name, dataset))
+    return found
+
+
+def _registry_rows(run_id: str) -> list[tuple[str, str]]:
+    """What happened to the run's model: its version and champion outcome, or the refusal."""
+    import mlflow
+
+    from linear_nets.tracking import registry
+
+    tags = mlflow.MlflowClient().get_run(run_id).data.tags
+    if registry.NOT_REGISTERED_TAG in tags:
+        return [("not registered", tags[registry.NOT_REGISTERED_TAG])]
+    rows = []
+    if registry.VERSION_TAG in tags:
+        rows.append(("registered", f"version {tags[registry.VERSION_TAG]}"))
+    if registry.CHAMPION_TAG in tags:
+        rows.append(("champion", tags[registry.CHAMPION_TAG]))
+    return rows
 
 
 def _relative(path: str, root: Path) -> str:

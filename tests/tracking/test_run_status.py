@@ -1,0 +1,155 @@
+"""A run's MLflow status matches what happened to its process: real ``kedro run`` processes,
+interrupted by real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from kedro.io import AbstractDataset
+
+from linear_nets.tracking.cli import runs
+from linear_nets.tracking.deferred import log_when_done
+from linear_nets.tracking.liveness import END_REASON_TAG, process_tags
+from tests.support import mlflow_client, run_pipeline, stop_group
+
+KEDRO = Path(sys.executable).with_name("kedro")
+START_TIMEOUT_S = 300  # a cold `kedro run` imports torch and MLflow: slow on a shared machine
+EXIT_TIMEOUT_S = 120
+TRAINING = "Running node: train_synthetic_model"
+
+
+def start_long_synthetic_run(project: Path, log: Path) -> subprocess.Popen:
+    """``kedro run --pipeline=synthetic`` with enough epochs to be interrupted in training."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [str(KEDRO), "run", "--pipeline=synthetic", "--params=synthetic.train.epochs=20000"],
+            cwd=project,
+            env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def wait_until_training(process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while TRAINING not in log.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_group(process)
+            pytest.fail(f"the run never reached training:\n{log.read_text()[-4000:]}")
+        time.sleep(0.5)
+    time.sleep(2)  # well inside the training loop
+
+
+def only_run(project: Path) -> Any:
+    client = mlflow_client(project)
+    experiment = client.get_experiment_by_name("linear_nets.synthetic")
+    (run,) = client.search_runs([experiment.experiment_id])
+    return run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_run_ends_killed_without_metrics(
+    kedro_project: Path, tmp_path: Path, signum: signal.Signals
+):
+    log = tmp_path / "run.log"
+    process = start_long_synthetic_run(kedro_project, log)
+    try:
+        wait_until_training(process, log)
+        os.kill(process.pid, signum)
+        process.wait(timeout=EXIT_TIMEOUT_S)
+    finally:
+        stop_group(process)
+    assert process.returncode != 0
+    run = only_run(kedro_project)
+    assert run.info.status == "KILLED", log.read_text()[-3000:]
+    assert run.data.metrics == {}
+    assert "interrupted" in run.data.tags[END_REASON_TAG]
+    assert not (kedro_project / "data/08_reporting/synthetic_metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_a_run_killed_outright_is_marked_killed_by_the_next_run(
+    kedro_project: Path, tmp_path: Path
+):
+    log = tmp_path / "run.log"
+    process = start_long_synthetic_run(kedro_project, log)
+    try:
+        wait_until_training(process, log)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=EXIT_TIMEOUT_S)
+    finally:
+        stop_group(process)
+    assert only_run(kedro_project).info.status == "RUNNING"  # nobody could tell MLflow
+
+    run_pipeline(kedro_project, "landscape")
+    run = only_run(kedro_project)
+    assert run.info.status == "KILLED"
+    assert run.data.tags[END_REASON_TAG] == "its process was gone when a later run started"
+    assert run.data.metrics == {}
+
+
+def test_runs_clean_marks_runs_whose_process_is_gone(kedro_project: Path):
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    client = mlflow_client(kedro_project)
+    experiment = client.create_experiment("linear_nets.synthetic")
+    dead = client.create_run(experiment, tags=process_tags(finished.pid)).info.run_id
+    alive = client.create_run(experiment, tags=process_tags()).info.run_id
+
+    result = CliRunner().invoke(runs, ["clean"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"KILLED {dead}" in result.output
+    assert client.get_run(dead).info.status == "KILLED"
+    assert client.get_run(alive).info.status == "RUNNING"  # this test's own process
+
+
+class RegistersThenFails(AbstractDataset):
+    """A report whose MLflow logging registers a model version and then fails, as a
+    registration that breaks half-way would."""
+
+    def __init__(self, **_: Any) -> None:
+        pass
+
+    def load(self) -> Any:
+        raise NotImplementedError
+
+    def save(self, data: Any) -> None:
+        def register_then_fail(run_id: str) -> None:
+            import mlflow
+
+            client = mlflow.MlflowClient()
+            client.create_registered_model("half_done")
+            client.create_model_version("half_done", f"runs:/{run_id}/model", run_id=run_id)
+            raise RuntimeError("the registry went away")
+
+        log_when_done(register_then_fail, phase="model")
+
+    def _describe(self) -> dict[str, Any]:
+        return {}
+
+
+@pytest.mark.slow
+def test_a_failure_while_logging_at_the_end_leaves_a_failed_run_and_nothing_else(
+    kedro_project: Path,
+):
+    (kedro_project / "conf/local/catalog.yml").write_text(  # conf/local overrides the entry
+        f"synthetic_report:\n  type: {__name__}.RegistersThenFails\n"
+    )
+    with pytest.raises(RuntimeError, match="the registry went away"):
+        run_pipeline(kedro_project, "synthetic")
+    run = only_run(kedro_project)
+    assert run.info.status == "FAILED"
+    assert run.data.metrics == {}
+    assert "the registry went away" in run.data.tags[END_REASON_TAG]
+    assert mlflow_client(kedro_project).search_model_versions("name = 'half_done'") == []
