@@ -1,0 +1,9 @@
+"""MLflow "models from code" definition of a linear regression on raw feature rows.
+
+MLflow runs this file when it loads the model; the package never imports it.
+"""
+
+from linear_nets.serving.pyfunc import set_python_model
+from linear_nets.serving.regression import LinearRegressionModel
+
+set_python_model(LinearRegressionModel)
