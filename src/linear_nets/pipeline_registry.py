@@ -6,6 +6,8 @@ from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
 DEFAULT_PIPELINE = "boston"
+TEMPLATES = ("regression",)
+"""Modular pipelines that only run inside an instance (``boston``, ``tabular``), not alone."""
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -15,6 +17,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
     pipelines = find_pipelines(raise_errors=True)
+    for template in TEMPLATES:
+        pipelines.pop(template, None)
     # Kedro 1.7 imports only the pipelines a run names, so boston is absent from e.g.
     # `kedro run --pipelines=synthetic`; a bare `kedro run` loads them all.
     if DEFAULT_PIPELINE in pipelines:

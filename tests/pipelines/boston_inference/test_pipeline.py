@@ -1,20 +1,59 @@
-"""boston_inference runs right after boston, on the shipped sample of new rows."""
+"""boston_inference predicts with the registered @champion, and says what to do without one."""
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
+import pytest
 
+from linear_nets.hooks import MissingModelError
 from linear_nets.pipelines.boston.nodes import FEATURES
 from linear_nets.pipelines.boston_inference.nodes import PREDICTION
-from tests.support import run_pipeline
+from tests.support import mlflow_client, run_bounded, run_pipeline
+
+CHAMPION_URI = "models:/boston_linear_regression@champion"
+FIRST = "no model models:/boston_linear_regression@champion in the MLflow registry yet: run `kedro run --pipeline=boston` first"  # noqa: E501
 
 
-def test_predicts_new_rows_with_the_latest_model(trained_boston: Path):
+# Before the tests that use ``trained_boston``: kedro-mlflow 2.0.3's hook keeps the previous
+# run's id, and a tracking-disabled pipeline run later in the same process reopens that run.
+def test_before_any_boston_run_it_says_what_to_run(kedro_project: Path):
+    with pytest.raises(MissingModelError) as raised:
+        run_pipeline(kedro_project, "boston_inference")
+    assert raised.value.message == FIRST
+    assert not (kedro_project / "data/07_model_output/boston_new_predictions.csv").exists()
+
+
+@pytest.mark.slow
+def test_the_cli_error_is_one_line(kedro_project: Path):
+    kedro = Path(sys.executable).with_name("kedro")
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "NO_COLOR": "1", "COLUMNS": "300"}
+    code, stdout, stderr = run_bounded(
+        [str(kedro), "run", "--pipeline=boston_inference"],
+        timeout_s=180,
+        cwd=kedro_project,
+        env=env,
+    )
+    assert code == 1
+    assert f"Error: {FIRST}" in stderr.splitlines()
+    assert "Traceback" not in stdout + stderr
+
+
+def test_predicts_new_rows_with_the_champion(
+    trained_boston: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("COLUMNS", "400")  # the summary table on one line per row
+    client = mlflow_client(trained_boston)
+    champion = client.get_model_version_by_alias("boston_linear_regression", "champion")
     run_pipeline(trained_boston, "boston_inference")
+    printed = capsys.readouterr().out
+    assert f"{CHAMPION_URI} (version {champion.version}" in printed
+    assert "data/07_model_output/boston_new_predictions.csv  (8 rows)" in printed
 
     new_rows = pd.read_csv(trained_boston / "data/01_raw/boston_new_rows.csv")
     predictions = pd.read_csv(trained_boston / "data/07_model_output/boston_new_predictions.csv")
@@ -22,7 +61,30 @@ def test_predicts_new_rows_with_the_latest_model(trained_boston: Path):
     pd.testing.assert_frame_equal(predictions[list(FEATURES)], new_rows[list(FEATURES)])
 
     mlflow.set_tracking_uri(f"sqlite:///{trained_boston / 'mlflow.db'}")
-    pyfunc = mlflow.pyfunc.load_model("models:/boston_linear_regression/latest")
-    np.testing.assert_allclose(predictions[PREDICTION], pyfunc.predict(new_rows), rtol=1e-6)
+    pyfunc = mlflow.pyfunc.load_model(CHAMPION_URI)
+    assert pyfunc.metadata.run_id == champion.run_id
+    np.testing.assert_allclose(predictions[PREDICTION], pyfunc.predict(new_rows), rtol=1e-12)
     # first sample row is the first StatLib record (MEDV 24.0): a sane house price
     assert 15 < predictions[PREDICTION].iloc[0] < 40
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("inf", r"value inf is not finite"), ("1e308", r"value 1e\+308 overflows float32")],
+)
+def test_a_non_finite_or_overflowing_row_is_refused_by_column_and_row(
+    trained_boston: Path, value: str, message: str
+):
+    path = trained_boston / "data/01_raw/boston_new_rows.csv"
+    shipped = path.read_text()
+    lines = shipped.splitlines()
+    header = lines[0].split(",")
+    cells = lines[3].split(",")
+    cells[header.index("TAX")] = value
+    lines[3] = ",".join(cells)
+    try:
+        path.write_text("\n".join(lines) + "\n")
+        with pytest.raises(Exception, match=rf"column 'TAX', row 2: {message}"):
+            run_pipeline(trained_boston, "boston_inference")
+    finally:
+        path.write_text(shipped)

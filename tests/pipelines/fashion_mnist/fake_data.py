@@ -84,11 +84,11 @@ def make_tiny_fashion_mnist(
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     requested: list[str]
 
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
+    def do_GET(self) -> None:
         self.requested.append(self.path)
         super().do_GET()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

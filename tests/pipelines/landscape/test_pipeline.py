@@ -13,7 +13,7 @@ def test_defaults_find_w_2_both_ways(kedro_project: Path) -> None:
     run_pipeline(kedro_project, "landscape")
 
     client = mlflow_client(kedro_project)
-    experiment = client.get_experiment_by_name("linear_nets")
+    experiment = client.get_experiment_by_name("linear_nets.landscape")
     (run,) = client.search_runs([experiment.experiment_id])
     metrics = run.data.metrics
     assert metrics["grid_best_w"] == pytest.approx(2.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -14,8 +15,8 @@ from linear_nets.pipelines.synthetic.nodes import (
     SyntheticParams,
     compare_recovered_parameters,
     generate_synthetic_data,
-    plot_loss_curve,
     plot_synthetic_fit,
+    plot_synthetic_loss_curve,
     split_synthetic_data,
     train_synthetic_model,
 )
@@ -110,16 +111,37 @@ def test_comparison_against_truth_and_least_squares(
     assert metrics["b_abs_error"] == pytest.approx(0.2)
 
 
+@pytest.mark.slow  # the first matplotlib import takes seconds
 def test_plots(split: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     params = _defaults()
-    fit_figure = plot_synthetic_fit(split[0], {"w": [2.0, -3.4], "b": 4.2}, params)
+    train_rows = split[0]
+    fit_figure = plot_synthetic_fit(train_rows, {"w": [2.0, -3.4], "b": 4.2}, params)
     (axes,) = fit_figure.axes
     assert axes.get_xlabel() == "x1"
     assert len(axes.collections) == 1 and len(axes.lines) == 2  # the rows, fitted and true lines
-    fitted, true = (line.get_ydata() for line in axes.lines)
-    torch.testing.assert_close(torch.as_tensor(fitted), torch.as_tensor(true))
-    loss_figure = plot_loss_curve({"train_loss": [1.0, 0.1, 0.01], "val_loss": [0.5, 0.05, 0.02]})
-    assert [len(line.get_xdata()) for line in loss_figure.axes[0].lines] == [3, 3]
+    fitted, true = axes.lines  # the rows are drawn last, on top
+    torch.testing.assert_close(
+        torch.as_tensor(fitted.get_ydata()), torch.as_tensor(true.get_ydata())
+    )
+    assert true.get_linestyle() == "--" and fitted.get_linewidth() > true.get_linewidth()
+    # the points are y less the other features' fitted part: they scatter by the noise alone
+    points = axes.collections[0].get_offsets()
+    expected = train_rows["y"] + 3.4 * train_rows["x2"]
+    np.testing.assert_allclose(points[:, 1], expected.to_numpy(), rtol=1e-5, atol=1e-5)
+    residual = points[:, 1] - (2.0 * points[:, 0] + 4.2)
+    assert float(residual.std()) < 3 * params.noise
+    assert "other features' fitted part removed" in axes.get_title()
+
+    loss_figure = plot_synthetic_loss_curve(
+        {"train_loss": [1.0, 0.1, 0.01], "val_loss": [0.5, 0.05, 0.02]}, params
+    )
+    (axes,) = loss_figure.axes
+    assert [len(line.get_xdata()) for line in axes.lines[:2]] == [3, 3]
+    assert (
+        params.train.optimizer in axes.get_title() and f"lr {params.train.lr:g}" in axes.get_title()
+    )
+    floor = axes.lines[2]
+    assert floor.get_linestyle() == "--" and floor.get_ydata()[0] == pytest.approx(params.noise**2)
 
 
 @pytest.mark.parametrize(

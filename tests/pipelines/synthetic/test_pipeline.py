@@ -14,7 +14,7 @@ from tests.support import mlflow_client, run_pipeline
 
 def _only_run(project: Path):
     client = mlflow_client(project)
-    experiment = client.get_experiment_by_name("linear_nets")
+    experiment = client.get_experiment_by_name("linear_nets.synthetic")
     (run,) = client.search_runs([experiment.experiment_id])
     return client, run
 

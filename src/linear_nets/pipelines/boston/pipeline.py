@@ -1,84 +1,32 @@
-"""The boston pipeline: StatLib file → trained, evaluated, reported linear regression."""
+"""The boston pipeline: the StatLib file → the modular regression pipeline, as ``boston``."""
 
 from kedro.pipeline import Node, Pipeline
 
-from linear_nets.pipelines.boston.nodes import (
-    download_data,
-    evaluate_model,
-    package_model,
-    parse_statlib,
-    plot_report,
-    split_data,
-    standardize_features,
-    train_model,
-)
+from linear_nets.pipelines.boston.nodes import download_boston_data, parse_statlib_records
+from linear_nets.pipelines.regression import create_pipeline as create_regression_pipeline
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Download → parse → split → standardize → train → evaluate → report."""
-    return Pipeline(
+    """Download → parse, then split → standardize → train → evaluate → report → package.
+
+    Everything lives in the ``boston`` namespace: datasets ``boston.*`` (files
+    ``data/*/boston_*`` through the catalog's factories) and parameters ``params:boston.*``.
+    """
+    statlib = Pipeline(
         [
             Node(
-                func=download_data,
-                inputs=["boston_source", "params:boston.source"],
-                outputs="boston_raw",
+                func=download_boston_data,
+                inputs=["source", "params:source"],
+                outputs="raw",
                 name="download_boston_data",
             ),
             Node(
-                func=parse_statlib,
-                inputs="boston_raw",
-                outputs="boston_table",
+                func=parse_statlib_records,
+                inputs="raw",
+                outputs="table",
                 name="parse_statlib_records",
-            ),
-            Node(
-                func=split_data,
-                inputs=["boston_table", "params:boston.split"],
-                outputs=["boston_train", "boston_test"],
-                name="split_train_test",
-            ),
-            Node(
-                func=standardize_features,
-                inputs=["boston_train", "boston_test"],
-                outputs=["boston_scaler", "boston_train_scaled", "boston_test_scaled"],
-                name="standardize_features",
-            ),
-            Node(
-                func=train_model,
-                inputs=[
-                    "boston_train_scaled",
-                    "boston_scaler",
-                    "params:boston.model",
-                    "params:boston.train",
-                ],
-                outputs=["boston_model", "boston_model_scaler", "boston_history"],
-                name="train_linear_model",
-            ),
-            Node(
-                func=evaluate_model,
-                inputs=[
-                    "boston_model",
-                    "params:boston.model",
-                    "boston_train_scaled",
-                    "boston_test_scaled",
-                ],
-                outputs=["boston_metrics", "boston_evaluation", "boston_test_predictions"],
-                name="evaluate_model",
-            ),
-            Node(
-                func=package_model,
-                inputs=["boston_model_scaler", "boston_model", "boston_test"],
-                outputs="boston_pyfunc_model",
-                name="package_pyfunc_model",
-            ),
-            Node(
-                func=plot_report,
-                inputs=["boston_history", "boston_test_predictions"],
-                outputs=[
-                    "boston_loss_curve_plot",
-                    "boston_predictions_plot",
-                    "boston_residuals_plot",
-                ],
-                name="plot_report",
             ),
         ]
     )
+    regression = create_regression_pipeline(namespace="boston")
+    return Pipeline([statlib, regression], namespace="boston")

@@ -1,4 +1,4 @@
-"""Boston inference: new raw rows → predictions with the persisted scaler and model."""
+"""Boston inference: new raw rows → predictions with the registered @champion model."""
 
 from linear_nets.pipelines.boston_inference.pipeline import create_pipeline
 

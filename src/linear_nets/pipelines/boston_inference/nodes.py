@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import pandas as pd
-import torch
+from typing import Any
 
-from linear_nets.serving import RegressionPredictor
+import pandas as pd
 
 PREDICTION = "MEDV_predicted"
 
 
-def predict_prices(
-    new_rows: pd.DataFrame, scaler: dict[str, list], state_dict: dict[str, torch.Tensor]
-) -> pd.DataFrame:
-    """Predict MEDV for raw feature rows with the scaler and model the boston pipeline saved.
+def predict_prices(new_rows: pd.DataFrame, model: Any) -> pd.DataFrame:
+    """Predict MEDV for raw feature rows with the registered ``@champion`` model.
 
     Args:
-        new_rows: the 13 raw feature columns (CRIM … LSTAT); other columns are carried along.
-        scaler: the standardisation fitted on the training rows.
-        state_dict: the trained linear model.
+        new_rows: the 13 raw feature columns (CRIM … LSTAT), int or float; other columns are
+            carried along to the output untouched.
+        model: the ``@champion`` pyfunc model, the one ``mlflow models serve`` answers with.
 
     Returns:
         ``new_rows`` with a ``MEDV_predicted`` column (in $1000s).
     """
     predictions = new_rows.copy()
-    predictions[PREDICTION] = RegressionPredictor(scaler, state_dict).predict(new_rows)
+    predictions[PREDICTION] = model.predict(new_rows)
     return predictions

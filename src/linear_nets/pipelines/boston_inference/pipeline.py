@@ -6,14 +6,14 @@ from linear_nets.pipelines.boston_inference.nodes import predict_prices
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """New raw rows + the latest persisted scaler and model → predictions."""
+    """New raw rows + ``models:/boston_linear_regression@champion`` → predictions."""
     return Pipeline(
         [
             Node(
                 func=predict_prices,
-                inputs=["boston_new_rows", "boston_model_scaler", "boston_model"],
+                inputs=["boston_new_rows", "boston_champion_model"],
                 outputs="boston_new_predictions",
-                name="predict_house_prices",
+                name="predict_prices",
             )
         ]
     )

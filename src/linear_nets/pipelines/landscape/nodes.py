@@ -8,20 +8,27 @@ hand-derived gradient 2·x·(x·w − y), averaged, which the trace records besi
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Self
 
 import pandas as pd
 import torch
 from pydantic import Field, model_validator
 
-from linear_nets.engine import TrainConfig, build_model, fit
+from linear_nets.engine import TensorSource, TrainConfig, build_model, fit
 from linear_nets.engine.config import StrictModel
-from linear_nets.engine.fit import Metric
+from linear_nets.reporting import plot_epoch_curves
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 else:  # imported inside the plotting nodes: find_pipelines imports this module on every run
     Figure = Any
+
+
+MAX_GRID_POINTS = 1_000_000
+"""The most values of w the grid evaluates: a step of 1e-7 over [0, 4] took 94 s."""
+MAX_ABS_VALUE = 1e100
+"""The largest |x| or |y|: their squares stay finite in float64."""
 
 
 class LandscapeData(StrictModel):
@@ -38,6 +45,16 @@ class LandscapeData(StrictModel):
             raise ValueError("x is all zeros: the loss does not depend on w")
         return self
 
+    @model_validator(mode="after")
+    def _finite(self) -> Self:
+        for name, values in (("x", self.x), ("y", self.y)):
+            for index, value in enumerate(values):
+                if not math.isfinite(value) or abs(value) > MAX_ABS_VALUE:
+                    raise ValueError(
+                        f"{name}[{index}]={value} is not a finite value within ±{MAX_ABS_VALUE:g}"
+                    )
+        return self
+
 
 class WeightGrid(StrictModel):
     """``params:landscape.grid``: the values of w to evaluate, ``start`` to ``stop`` inclusive."""
@@ -52,17 +69,33 @@ class WeightGrid(StrictModel):
             raise ValueError(f"stop={self.stop} is below start={self.start}")
         return self
 
+    @model_validator(mode="after")
+    def _finite_and_bounded(self) -> Self:
+        for name in ("start", "stop", "step"):
+            if not math.isfinite(value := getattr(self, name)):
+                raise ValueError(f"{name}={value} is not finite")
+        if (points := self.count()) > MAX_GRID_POINTS:
+            raise ValueError(
+                f"start={self.start:g}, stop={self.stop:g}, step={self.step:g} gives {points:.4g} "
+                f"grid points ({points * 8 / 1e9:.3g} GB as float64, before the MSE of each); "
+                f"the limit is {MAX_GRID_POINTS:,} points: raise step"
+            )
+        return self
+
+    def count(self) -> int:
+        """The number of grid points, endpoints included."""
+        return round((self.stop - self.start) / self.step) + 1
+
     def values(self) -> torch.Tensor:
         """The grid in float64, endpoints included, without accumulated rounding."""
-        count = round((self.stop - self.start) / self.step) + 1
-        return self.start + self.step * torch.arange(count, dtype=torch.float64)
+        return self.start + self.step * torch.arange(self.count(), dtype=torch.float64)
 
 
 class DescentConfig(StrictModel):
     """``params:landscape.descent``: plain full-batch gradient descent on the MSE."""
 
-    w0: float = Field(description="starting weight")
-    lr: float = Field(gt=0)
+    w0: float = Field(description="starting weight", allow_inf_nan=False)
+    lr: float = Field(gt=0, allow_inf_nan=False)
     epochs: int = Field(gt=0)
 
 
@@ -98,11 +131,6 @@ def sweep_mse(data: LandscapeData, grid: WeightGrid) -> pd.DataFrame:
     return pd.DataFrame({"w": w.numpy(), "mse": mse_at(w, x, y).numpy()})
 
 
-def _slope(x: torch.Tensor) -> Metric:
-    """The w that produced outputs w·x, recovered from the outputs as (ŷ·x) / (x·x)."""
-    return lambda outputs, _targets: (outputs @ x) / (x @ x)
-
-
 def run_gradient_descent(data: LandscapeData, descent: DescentConfig) -> pd.DataFrame:
     """Descend from ``w0`` by full-batch gradient descent with the engine.
 
@@ -123,11 +151,15 @@ def run_gradient_descent(data: LandscapeData, descent: DescentConfig) -> pd.Data
     config = TrainConfig(
         device="cpu", optimizer="manual_sgd", lr=descent.lr, epochs=descent.epochs, loss="mse"
     )
-    # Scoring the training points after every epoch gives the w and MSE each step reached.
-    result = fit(
-        model, X, y, config, val=(X, y), metrics={"w": _slope(x)}, name="landscape.descent"
+    path = [descent.w0]  # the w each epoch's step reached, read after every epoch
+    fit(
+        model,
+        TensorSource(X, y),
+        config,
+        name="landscape.descent",
+        on_epoch=lambda _epoch, trained, _values: path.append(float(trained.w.detach())),
     )
-    w = torch.tensor([descent.w0, *result.history["val_w"]], dtype=torch.float64)
+    w = torch.tensor(path, dtype=torch.float64)
     return pd.DataFrame(
         {
             "epoch": range(descent.epochs + 1),
@@ -174,7 +206,7 @@ def plot_mse_landscape(grid: pd.DataFrame, trace: pd.DataFrame) -> Figure:
     Returns:
         The figure.
     """
-    from matplotlib.figure import Figure  # noqa: PLC0415 (lazy, see the top of the module)
+    from matplotlib.figure import Figure
 
     figure = Figure(figsize=(6, 4), layout="constrained")
     axes = figure.add_subplot()
@@ -208,10 +240,9 @@ def plot_descent_loss(trace: pd.DataFrame) -> Figure:
     Returns:
         The figure.
     """
-    from matplotlib.figure import Figure  # noqa: PLC0415 (lazy, see the top of the module)
-
-    figure = Figure(figsize=(6, 4), layout="constrained")
-    axes = figure.add_subplot()
-    axes.plot(trace["epoch"], trace["loss"], color="C3")
-    axes.set(xlabel="epoch", ylabel="MSE", yscale="log", title="Gradient descent on y = w·x")
-    return figure
+    return plot_epoch_curves(
+        {"MSE at the w reached (epoch 0: the start)": trace["loss"].tolist()},
+        title="Gradient descent on y = w·x",
+        ylabel="MSE",
+        first_epoch=int(trace["epoch"].iloc[0]),
+    )

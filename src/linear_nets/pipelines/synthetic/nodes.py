@@ -6,6 +6,7 @@ the least-squares optimum on the same rows) says how well the optimizer did.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Self
 
 import pandas as pd
@@ -13,8 +14,10 @@ import torch
 from pydantic import Field, model_validator
 from torch import nn
 
-from linear_nets.engine import ModelConfig, TrainConfig, least_squares, train
-from linear_nets.engine.config import StrictModel
+from linear_nets.engine import ModelConfig, least_squares, train
+from linear_nets.engine.config import RegressionTrainConfig, StrictModel
+from linear_nets.engine.sources import table_to_tensors
+from linear_nets.reporting import plot_epoch_curves, training_title
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -22,7 +25,8 @@ else:  # imported inside the plotting nodes: find_pipelines imports this module 
     Figure = Any
 
 TARGET = "y"
-REGRESSION_LOSSES = ("mse", "mae", "huber")
+MAX_TABLE_VALUES = 100_000_000
+"""The most values (rows × (features + 1)) the in-memory tutorial draws: 0.8 GB as float64."""
 
 
 class SyntheticParams(StrictModel):
@@ -39,15 +43,10 @@ class SyntheticParams(StrictModel):
     seed: int = Field(0, ge=0, description="seed of the features, the noise and the split")
     val_fraction: float = Field(0.2, gt=0, lt=1, description="share of rows held out")
     model: ModelConfig = ModelConfig()
-    train: TrainConfig
+    train: RegressionTrainConfig
 
     @model_validator(mode="after")
-    def _regression_that_can_split(self) -> Self:
-        if self.train.loss not in REGRESSION_LOSSES:
-            raise ValueError(
-                f"train.loss={self.train.loss!r} is not a regression loss: "
-                f"expected one of {', '.join(REGRESSION_LOSSES)}"
-            )
+    def _can_split(self) -> Self:
         n_val = _validation_rows(self.n, self.val_fraction)
         if not 0 < n_val < self.n:
             raise ValueError(
@@ -56,6 +55,28 @@ class SyntheticParams(StrictModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _finite_and_fits_in_memory(self) -> Self:
+        for name, values in (("true_w", self.true_w), ("true_b", (self.true_b,))):
+            for index, value in enumerate(values):
+                if not math.isfinite(value):
+                    where = f"{name}[{index}]" if name == "true_w" else name
+                    raise ValueError(f"{where}={value} is not finite")
+        if not math.isfinite(self.noise):
+            raise ValueError(f"noise={self.noise} is not finite")
+        values = self.n * (len(self.true_w) + 1)
+        if values > MAX_TABLE_VALUES:
+            raise ValueError(
+                f"n={self.n} rows × {len(self.true_w) + 1} columns = {values:.3g} values need "
+                f"{_gigabytes(values * 8)} as one float64 table, before any copy; the limit is "
+                f"{MAX_TABLE_VALUES:.0e} values ({_gigabytes(MAX_TABLE_VALUES * 8)})"
+            )
+        return self
+
+
+def _gigabytes(size: float) -> str:
+    return f"{size / 1e9:.3g} GB"
+
 
 def _validation_rows(n: int, fraction: float) -> int:
     return round(n * fraction)
@@ -63,12 +84,6 @@ def _validation_rows(n: int, fraction: float) -> int:
 
 def _feature_columns(d: int) -> list[str]:
     return [f"x{i}" for i in range(1, d + 1)]
-
-
-def _tensors(table: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
-    X = torch.tensor(table.drop(columns=TARGET).to_numpy(), dtype=torch.float32)
-    y = torch.tensor(table[TARGET].to_numpy(), dtype=torch.float32)
-    return X, y
 
 
 def generate_synthetic_data(params: SyntheticParams) -> pd.DataFrame:
@@ -124,8 +139,15 @@ def train_synthetic_model(
         The trained model on the CPU, its per-epoch history (``train_loss``, ``val_loss``) and
         its coefficients as ``{"w": [...], "b": ...}``.
     """
-    X, y = _tensors(train_rows)
-    result = train(params.model.kind, X, y, params.train, val=_tensors(val), name="synthetic.train")
+    X, y = table_to_tensors(train_rows, TARGET)
+    result = train(
+        params.model.kind,
+        X,
+        y,
+        params.train,
+        val=table_to_tensors(val, TARGET),
+        name="synthetic.train",
+    )
     model = result.model.cpu()
     w, b = model.coefficients()
     return model, result.history, {"w": w.tolist(), "b": float(b)}
@@ -149,7 +171,7 @@ def compare_recovered_parameters(
     true_w = torch.tensor(params.true_w, dtype=torch.float64)
     learned_w = torch.tensor(coefficients["w"], dtype=torch.float64)
     learned_b = float(coefficients["b"])
-    lstsq_w, lstsq_b = least_squares(*_tensors(train_rows))
+    lstsq_w, lstsq_b = least_squares(*table_to_tensors(train_rows, TARGET))
     metrics = {
         "w_max_abs_error": float((learned_w - true_w).abs().max()),
         "b_abs_error": abs(learned_b - params.true_b),
@@ -169,61 +191,83 @@ def plot_synthetic_fit(
     coefficients: dict[str, list[float] | float],
     params: SyntheticParams,
 ) -> Figure:
-    """Scatter y against the first feature with the fitted and the true line through it.
+    """Partial residuals of y against x1, with the fitted and the true line along x1.
 
-    The other features are held at their mean, so the lines are what each model predicts
-    along the first feature for a typical row.
+    Plotted against x1 alone, y scatters by the other features' contribution too. Each point
+    is therefore y minus the fitted contribution of the other features, y − Σ_{j≠1} ŵ_j x_j:
+    what is left is x1's part, the intercept and the noise, so the scatter about the fitted
+    line ŵ_1 x1 + b̂ is the noise alone. The true line w_1 x1 + b is drawn dashed on top.
 
     Args:
         train_rows: the training rows.
         coefficients: the learned ``{"w": [...], "b": ...}``.
-        params: the true ``w`` and ``b``.
+        params: the true ``w`` and ``b`` and the noise level.
 
     Returns:
         The figure.
     """
-    from matplotlib.figure import Figure  # noqa: PLC0415 (lazy, see the top of the module)
+    from matplotlib.figure import Figure
 
-    X, y = _tensors(train_rows)
-    means = X.to(torch.float64).mean(dim=0)
+    X, y = table_to_tensors(train_rows, TARGET)
+    X, y = X.double(), y.double()
+    learned_w = torch.tensor(coefficients["w"], dtype=torch.float64)
+    learned_b = float(coefficients["b"])
+    partial = y - X[:, 1:] @ learned_w[1:]
     x1 = torch.linspace(float(X[:, 0].min()), float(X[:, 0].max()), 2, dtype=torch.float64)
 
-    def along_first(w: list[float] | tuple[float, ...], b: float) -> torch.Tensor:
-        w64 = torch.tensor(w, dtype=torch.float64)
-        return x1 * w64[0] + (means[1:] @ w64[1:]) + b
-
-    figure = Figure(figsize=(6, 4), layout="constrained")
+    figure = Figure(figsize=(6, 4.5), layout="constrained")
     axes = figure.add_subplot()
-    axes.scatter(X[:, 0], y, s=4, alpha=0.4, label="training rows")
+    others = " − Σ_{j≠1} ŵ_j·x_j" if len(params.true_w) > 1 else ""
     axes.plot(
         x1,
-        along_first(coefficients["w"], float(coefficients["b"])),
+        x1 * learned_w[0] + learned_b,
         color="C3",
-        label=f"fitted ({params.model.kind}, {params.train.loss})",
+        linewidth=4,
+        alpha=0.6,
+        label=f"fitted: {float(learned_w[0]):.4g}·x1 + {learned_b:.4g} "
+        f"({params.model.kind}, {params.train.loss})",
     )
-    axes.plot(x1, along_first(params.true_w, params.true_b), "k--", linewidth=1, label="true")
-    axes.set(xlabel="x1", ylabel="y", title="Synthetic data and the fitted line along x1")
-    axes.legend()
+    axes.plot(
+        x1,
+        x1 * params.true_w[0] + params.true_b,
+        color="black",
+        linestyle="--",
+        linewidth=1.2,
+        label=f"true: {params.true_w[0]:g}·x1 + {params.true_b:g}",
+    )
+    axes.scatter(
+        X[:, 0], partial, s=3, alpha=0.5, color="C0", zorder=3, label=f"training rows: y{others}"
+    )
+    removed = "\nother features' fitted part removed: rows scatter by the noise"
+    axes.set(
+        xlabel="x1",
+        ylabel=f"y{others}",
+        title=f"Synthetic data along x1 (noise σ = {params.noise:g}){removed if others else ''}",
+    )
+    axes.legend(fontsize="small")
     return figure
 
 
-def plot_loss_curve(history: dict[str, list[float]]) -> Figure:
-    """Training and validation loss per epoch, on a log scale.
+def plot_synthetic_loss_curve(history: dict[str, list[float]], params: SyntheticParams) -> Figure:
+    """Training and validation loss per epoch, on a log scale, with the noise floor.
 
     Args:
         history: the per-epoch ``train_loss`` and ``val_loss``.
+        params: the run's configuration (title) and the noise level: with the MSE loss, the
+            true parameters' expected loss is the noise variance σ², the floor of both curves.
 
     Returns:
         The figure.
     """
-    from matplotlib.figure import Figure  # noqa: PLC0415 (lazy, see the top of the module)
-
-    figure = Figure(figsize=(6, 4), layout="constrained")
-    axes = figure.add_subplot()
-    for key in ("train_loss", "val_loss"):
-        values = history.get(key, [])
-        axes.plot(range(1, len(values) + 1), values, marker="o", label=key.replace("_", " "))
-    axes.set(xlabel="epoch", ylabel="loss", yscale="log", title="Loss per epoch")
-    axes.xaxis.get_major_locator().set_params(integer=True)
-    axes.legend()
-    return figure
+    floor = None
+    if params.train.loss == "mse" and params.noise > 0:
+        floor = (params.noise**2, f"noise variance σ² = {params.noise**2:.3g}")
+    return plot_epoch_curves(
+        {
+            "train loss": history.get("train_loss", []),
+            "validation loss": history.get("val_loss", []),
+        },
+        title=f"Loss per epoch: {params.model.kind}, {training_title(params.train)}",
+        ylabel=f"loss ({params.train.loss})",
+        optimum=floor,
+    )

@@ -7,8 +7,8 @@ from kedro.pipeline import Node, Pipeline
 from .nodes import (
     compare_recovered_parameters,
     generate_synthetic_data,
-    plot_loss_curve,
     plot_synthetic_fit,
+    plot_synthetic_loss_curve,
     split_synthetic_data,
     train_synthetic_model,
 )
@@ -49,8 +49,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="plot_synthetic_fit",
             ),
             Node(
-                func=plot_loss_curve,
-                inputs="synthetic_history",
+                func=plot_synthetic_loss_curve,
+                inputs=["synthetic_history", "params:synthetic"],
                 outputs="synthetic_loss_plot",
                 name="plot_synthetic_loss_curve",
             ),

@@ -1,0 +1,360 @@
+"""Nodes of the modular regression pipeline: pure functions from a table to a reported model.
+
+The table each instance hands in holds the feature columns followed by the target, last; the
+nodes take their column names from it, so one set of nodes serves boston and any user table.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import Field
+from torch import nn
+
+from linear_nets.engine import ModelConfig, least_squares, train
+from linear_nets.engine.config import RegressionTrainConfig, StrictModel
+from linear_nets.engine.inference import INTERCEPT, ols_inference, unscale_coefficients
+from linear_nets.engine.metrics import regression_metrics
+from linear_nets.engine.models import model_from_state_dict
+from linear_nets.engine.scaling import apply_scaler, fit_scaler
+from linear_nets.engine.sources import table_to_tensors
+from linear_nets.reporting import plot_epoch_curves, training_title
+from linear_nets.tracking.registry import RegistryConfig
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+else:  # matplotlib is imported inside the plotting nodes: it is slow to import
+    Figure = Any
+
+
+class SplitConfig(StrictModel):
+    """``params:<instance>.split``: share of rows held out for testing and the shuffle's seed."""
+
+    test_size: float = Field(gt=0, lt=1)
+    seed: int = Field(ge=0)
+
+
+def parameter_path(namespace: str | None, block: str) -> str:
+    """The full key of an instance's parameter block, as errors name it: ``boston.train``."""
+    return f"{namespace}.{block}" if namespace else block
+
+
+def _features(table: pd.DataFrame) -> list[str]:
+    return [str(column) for column in table.columns[:-1]]
+
+
+def _target(table: pd.DataFrame) -> str:
+    return str(table.columns[-1])
+
+
+def split_train_test(table: pd.DataFrame, split: SplitConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Shuffle and split as scikit-learn's ``train_test_split(test_size, random_state=seed)``.
+
+    ``RandomState(seed).permutation`` orders the rows; the first ceil(test_size · n) are the
+    test set, the rest the training set, both in permutation order.
+
+    Args:
+        table: the feature columns, then the target.
+        split: ``test_size`` and ``seed``.
+
+    Returns:
+        The training rows and the test rows, each keeping its original row number as index.
+
+    Raises:
+        ValueError: when fewer than features + 2 training rows are left (least squares and
+            its inference need one degree of freedom beyond the coefficients).
+    """
+    n = len(table)
+    n_test = math.ceil(split.test_size * n)
+    n_features = len(_features(table))
+    if n - n_test < n_features + 2:
+        raise ValueError(
+            f"split.test_size={split.test_size} leaves {n - n_test} training rows out of {n} "
+            f"for {n_features} features; least squares needs at least features + 2 = "
+            f"{n_features + 2}"
+        )
+    order = np.random.RandomState(split.seed).permutation(n)
+    return table.iloc[order[n_test:]], table.iloc[order[:n_test]]
+
+
+def standardize_features(
+    train_rows: pd.DataFrame, test_rows: pd.DataFrame
+) -> tuple[dict[str, list], pd.DataFrame, pd.DataFrame]:
+    """Fit the scaler on the training rows only and apply it to both splits.
+
+    Args:
+        train_rows: the training rows.
+        test_rows: the test rows.
+
+    Returns:
+        The scaler (columns, mean, std), and the standardized training and test rows.
+
+    Raises:
+        ValueError: naming a feature that is constant in the training rows.
+    """
+    features = _features(train_rows)
+    constant = [column for column in features if train_rows[column].nunique() < 2]
+    if constant:
+        column = constant[0]
+        raise ValueError(
+            f"feature {column!r} is constant ({float(train_rows[column].iloc[0]):g}) in all "
+            f"{len(train_rows)} training rows: its std is 0, so it cannot be standardised "
+            "nor told apart from the intercept; drop it"
+        )
+    scaler = fit_scaler(train_rows, features)
+    return scaler, apply_scaler(train_rows, scaler), apply_scaler(test_rows, scaler)
+
+
+def train_linear_model(
+    train_scaled: pd.DataFrame,
+    scaler: dict[str, list],
+    model: ModelConfig,
+    training: RegressionTrainConfig,
+    *,
+    namespace: str | None = None,
+) -> tuple[nn.Module, dict[str, list], dict[str, list[float]]]:
+    """Fit a linear model to the standardized training rows with the shared engine.
+
+    Args:
+        train_scaled: the standardized training rows.
+        scaler: the standardization they went through; handed on unchanged, so that the
+            versioned copy next to the model is written only when training succeeds and the
+            latest model and latest scaler always belong together.
+        model: ``linear`` or ``scratch``.
+        training: device, optimizer, learning rate, epochs, batch size, regression loss, seed.
+        namespace: the instance (e.g. ``boston``), so that errors name ``boston.train.lr``.
+
+    Returns:
+        The trained model (on the CPU), its scaler, and its per-epoch ``train_loss`` history.
+    """
+    X, y = table_to_tensors(train_scaled, _target(train_scaled))
+    result = train(model.kind, X, y, training, name=parameter_path(namespace, "train"))
+    return result.model.cpu(), scaler, {"train_loss": result.history["train_loss"]}
+
+
+def evaluate_model(
+    state_dict: dict[str, torch.Tensor], train_scaled: pd.DataFrame, test_scaled: pd.DataFrame
+) -> tuple[dict[str, float], dict[str, Any], pd.DataFrame]:
+    """Score the model on both splits against the closed-form least-squares optimum.
+
+    Args:
+        state_dict: the trained model.
+        train_scaled: the standardized training rows.
+        test_scaled: the standardized test rows.
+
+    Returns:
+        The headline metrics for MLflow, a full evaluation report, and the test predictions.
+    """
+    net = model_from_state_dict(state_dict)
+    X_train, y_train = table_to_tensors(train_scaled, _target(train_scaled))
+    X_test, y_test = table_to_tensors(test_scaled, _target(test_scaled))
+    w, b = least_squares(X_train, y_train)
+    with torch.no_grad():
+        scores = {
+            "train": regression_metrics(y_train, net(X_train)),
+            "test": regression_metrics(y_test, net(X_test)),
+            "ols_train": regression_metrics(y_train, X_train.double() @ w + b),
+            "ols_test": regression_metrics(y_test, X_test.double() @ w + b),
+        }
+        predicted = net(X_test).numpy().astype("float64")
+    metrics = {
+        "train_mse": scores["train"]["mse"],
+        "test_mse": scores["test"]["mse"],
+        "test_rmse": scores["test"]["rmse"],
+        "test_mae": scores["test"]["mae"],
+        "test_r2": scores["test"]["r2"],
+        "ols_train_mse": scores["ols_train"]["mse"],
+        "ols_test_mse": scores["ols_test"]["mse"],
+    }
+    report = {
+        "target": _target(train_scaled),
+        **scores,
+        "train_mse_gap_to_ols": metrics["train_mse"] / metrics["ols_train_mse"] - 1.0,
+        "ols_coefficients_standardized": dict(zip(_features(train_scaled), w.tolist(), strict=True))
+        | {INTERCEPT: float(b)},
+    }
+    predictions = pd.DataFrame(
+        {"actual": y_test.double().numpy(), "predicted": predicted}, index=test_scaled.index
+    )
+    predictions["residual"] = predictions["actual"] - predictions["predicted"]
+    return metrics, report, predictions
+
+
+def tabulate_coefficients(
+    state_dict: dict[str, torch.Tensor], scaler: dict[str, list], train_rows: pd.DataFrame
+) -> pd.DataFrame:
+    """Each coefficient in original units: the network's, and least squares with its inference.
+
+    Args:
+        state_dict: the trained model, fitted on standardized features.
+        scaler: the standardization, to map the model's coefficients back.
+        train_rows: the training rows in original units.
+
+    Returns:
+        One row per feature, then ``intercept``, with the columns ``feature, model, ols,
+        std_error, t_value, p_value, ci_low, ci_high`` (95 % t-intervals).
+    """
+    w, b = model_from_state_dict(state_dict).coefficients()
+    weights, intercept = unscale_coefficients(
+        w.double().flatten().numpy(), float(b), scaler["mean"], scaler["std"]
+    )
+    features = _features(train_rows)
+    X = train_rows[features].to_numpy("float64")
+    table = ols_inference(X, train_rows[_target(train_rows)].to_numpy("float64"), features).table
+    table.insert(0, "model", [*weights, intercept])
+    return table.reset_index()
+
+
+def plot_report(
+    history: dict[str, list[float]],
+    predictions: pd.DataFrame,
+    evaluation: dict[str, Any],
+    training: RegressionTrainConfig,
+) -> tuple[Figure, Figure, Figure]:
+    """Draw the loss curve, predicted against actual on the test set, and the residuals.
+
+    Args:
+        history: the per-epoch ``train_loss``.
+        predictions: actual, predicted and residual per test row.
+        evaluation: the evaluation report (target name, scores, least-squares optimum).
+        training: the run's configuration, shown in the loss curve's title.
+
+    Returns:
+        Three matplotlib figures.
+    """
+    from matplotlib.figure import Figure
+
+    target = evaluation["target"]
+    optimum = None
+    if training.loss == "mse":  # least squares is the closed-form optimum of this loss only
+        ols_mse = evaluation["ols_train"]["mse"]
+        optimum = (ols_mse, f"least-squares optimum {ols_mse:.4g}")
+    loss_curve = plot_epoch_curves(
+        {f"train loss ({training.loss})": history["train_loss"]},
+        title=f"Training loss: {training_title(training)}",
+        ylabel="train loss",
+        optimum=optimum,
+    )
+
+    scatter = Figure(figsize=(5, 5), layout="constrained")
+    ax = scatter.subplots()
+    ax.scatter(predictions["actual"], predictions["predicted"], s=14, alpha=0.7)
+    low = min(predictions["actual"].min(), predictions["predicted"].min())
+    high = max(predictions["actual"].max(), predictions["predicted"].max())
+    ax.plot([low, high], [low, high], color="grey", linestyle="--", label="perfect prediction")
+    test = evaluation["test"]
+    ax.text(
+        0.04,
+        0.96,
+        f"R² = {test['r2']:.3f}\nRMSE = {test['rmse']:.3g}",
+        transform=ax.transAxes,
+        va="top",
+        bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8},
+    )
+    ax.set(
+        xlabel=f"actual {target}",
+        ylabel=f"predicted {target}",
+        title=f"Test set: predicted vs actual {target}",
+    )
+    ax.legend(loc="lower right")
+
+    residuals = Figure(figsize=(6, 4), layout="constrained")
+    ax = residuals.subplots()
+    ax.scatter(predictions["predicted"], predictions["residual"], s=14, alpha=0.7)
+    ax.axhline(0.0, color="grey", linestyle="--")
+    ax.set(
+        xlabel=f"predicted {target}",
+        ylabel="actual − predicted",
+        title="Test residuals",
+    )
+    return loss_curve, scatter, residuals
+
+
+def plot_coefficients(coefficients: pd.DataFrame, scaler: dict[str, list]) -> Figure:
+    """Standardised coefficients with their 95 % intervals, so features can be compared.
+
+    A coefficient times its feature's standard deviation is the change in the target for a
+    one-standard-deviation change in the feature.
+
+    Args:
+        coefficients: the coefficient table in original units.
+        scaler: the training rows' standard deviations.
+
+    Returns:
+        The figure.
+    """
+    from matplotlib.figure import Figure
+
+    std = pd.Series(scaler["std"], index=scaler["columns"])
+    rows = coefficients.set_index("feature").loc[list(std.index)]
+    ols = rows["ols"] * std
+    errors = np.vstack([ols - rows["ci_low"] * std, rows["ci_high"] * std - ols])
+    positions = np.arange(len(rows))[::-1]
+
+    figure = Figure(figsize=(6, 1.2 + 0.35 * len(rows)), layout="constrained")
+    ax = figure.subplots()
+    ax.errorbar(
+        ols, positions, xerr=errors, fmt="o", color="C0", capsize=3, label="least squares, 95 % CI"
+    )
+    ax.scatter(rows["model"] * std, positions, marker="x", color="C3", zorder=3, label="model")
+    ax.axvline(0.0, color="grey", linewidth=0.8)
+    ax.set_yticks(positions, list(rows.index))
+    ax.set(
+        xlabel="change in the target per standard deviation of the feature",
+        title="Standardised coefficients",
+    )
+    ax.legend(loc="best", fontsize="small")
+    return figure
+
+
+def package_pyfunc_model(
+    scaler: dict[str, list],
+    state_dict: dict[str, torch.Tensor],
+    test_rows: pd.DataFrame,
+    *,
+    metrics: dict[str, float],
+    history: dict[str, list[float]],
+    training: RegressionTrainConfig,
+    registry: RegistryConfig,
+    namespace: str | None = None,
+) -> Any:
+    """Bundle the scaler and the model's coefficients as a models-from-code pyfunc model that
+    takes raw feature rows, with the registration gate's verdict.
+
+    Args:
+        scaler: the standardisation the model was trained with.
+        state_dict: the trained model.
+        test_rows: raw test rows; the first five are the model's input example.
+        metrics: the run's metrics (train and least-squares MSE, the champion metric).
+        history: the per-epoch ``train_loss``.
+        training: the training parameters (the loss decides the gate).
+        registry: the gate's thresholds and the champion metric.
+        namespace: the instance (e.g. ``boston``), so that the gate names
+            ``boston.registry.max_gap_to_ols``.
+
+    Returns:
+        The ``PyfuncPackage`` that ``MlflowPyfuncModelDataset`` logs, registers and maybe
+        promotes.
+    """
+    from linear_nets.serving.pyfunc import PyfuncPackage
+    from linear_nets.tracking.registry import regression_gate
+
+    weight, bias = model_from_state_dict(state_dict).coefficients()
+    return PyfuncPackage(
+        model_code="regression_model.py",
+        weights={"weight": weight.clone(), "bias": bias.clone()},
+        config=scaler,
+        input_example=test_rows[scaler["columns"]].head(5).reset_index(drop=True),
+        output_type="double",
+        candidate=regression_gate(
+            metrics,
+            history["train_loss"],
+            training.loss,
+            registry,
+            name=parameter_path(namespace, "registry"),
+        ),
+    )

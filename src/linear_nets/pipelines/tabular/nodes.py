@@ -1,0 +1,145 @@
+"""The node in front of the tabular instance of the regression pipeline: check the user's table.
+
+Whatever would make least squares meaningless or the training fail later (a missing target, a
+word among numbers, an empty cell, a constant column, too few rows) is refused here, naming
+the file, the column and the line (CSV) or row (Parquet).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from linear_nets.engine.config import StrictModel
+
+logger = logging.getLogger(__name__)
+
+
+class TabularSourceConfig(StrictModel):
+    """``params:tabular.source``: the file the ``tabular.source`` dataset reads."""
+
+    filepath: str = Field(min_length=1, description="a .csv or .parquet file")
+
+
+class TableError(ValueError):
+    """The table cannot be used for least squares; the message names file, column and row."""
+
+
+def prepare_tabular_table(
+    table: pd.DataFrame,
+    source: TabularSourceConfig,
+    target: str,
+    features: Sequence[str] | None,
+) -> pd.DataFrame:
+    """Pick the feature and target columns of the user's table and check every value.
+
+    Args:
+        table: the file as read by the ``tabular.source`` dataset.
+        source: the file's path, named in every message.
+        target: the column to predict (``tabular.target``).
+        features: the feature columns, as a list or as one string of names separated by
+            spaces (``--params "tabular.features=rooms area"``: a comma would end the
+            parameter); None: every other numeric column.
+
+    Returns:
+        The features, then the target, as float64, one row per line of the file.
+
+    Raises:
+        TableError: naming the file, column and line or row of the first problem found.
+    """
+    where = _Locator(source.filepath)
+    target = str(target)
+    columns = [str(column) for column in table.columns]
+    if target not in columns:
+        raise TableError(
+            f"{where.file}: no target column {target!r} (tabular.target); the columns are {columns}"
+        )
+    if features is None:
+        chosen = [column for column in columns if column != target and _numeric(table[column])]
+        skipped = [column for column in columns if column != target and column not in chosen]
+        if skipped:
+            logger.info("%s: not numeric, left out of the features: %s", where.file, skipped)
+    else:
+        chosen = features.split() if isinstance(features, str) else [str(f) for f in features]
+        _check_feature_names(chosen, columns, target, where)
+    if not chosen:
+        raise TableError(f"{where.file}: no numeric feature column besides the target {target!r}")
+    n_rows, needed = len(table), len(chosen) + 2
+    if n_rows < needed:
+        raise TableError(
+            f"{where.file}: {n_rows} rows for {len(chosen)} features; least squares needs at "
+            f"least features + 2 = {needed} rows"
+        )
+    checked = {column: _numbers(table[column], column, where) for column in [*chosen, target]}
+    return pd.DataFrame(checked, index=pd.RangeIndex(n_rows, name="row"))
+
+
+class _Locator:
+    """Names a row as the user finds it: the line of a CSV file, the row of a Parquet one."""
+
+    def __init__(self, filepath: str) -> None:
+        self.file = filepath
+        self._csv = Path(filepath).suffix.lower() == ".csv"
+
+    def __call__(self, position: int) -> str:
+        return f"line {position + 2}" if self._csv else f"row {position + 1}"
+
+
+def _numeric(values: pd.Series) -> bool:
+    """A numeric column, or one meant to be (some of its cells are numbers)."""
+    if pd.api.types.is_numeric_dtype(values):
+        return True
+    return bool(pd.to_numeric(values, errors="coerce").notna().any())
+
+
+def _check_feature_names(chosen: list[str], columns: list[str], target: str, where: _Locator):
+    missing = [name for name in chosen if name not in columns]
+    if missing:
+        raise TableError(
+            f"{where.file}: no feature column {missing[0]!r} (tabular.features); "
+            f"the columns are {columns}"
+        )
+    if target in chosen:
+        raise TableError(f"{where.file}: the target {target!r} is also listed as a feature")
+    repeated = sorted({name for name in chosen if chosen.count(name) > 1})
+    if repeated:
+        raise TableError(f"{where.file}: tabular.features lists {repeated[0]!r} twice")
+
+
+def _numbers(values: pd.Series, column: str, where: _Locator) -> pd.Series:
+    """The column as float64, or an error at its first cell that is not a finite number."""
+    if pd.api.types.is_bool_dtype(values):
+        values = values.astype("float64")
+    numbers = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+    for position in np.flatnonzero(~np.isfinite(numbers)):
+        cell = values.iloc[position]
+        if _is_missing(cell):
+            problem = "is missing (empty or NaN); fill or drop the row"
+        elif math.isnan(numbers[position]):
+            problem = f"holds {_shown(cell)}, which is not a number"
+        else:
+            problem = f"holds {_shown(cell)}, which is not finite; fix or drop the row"
+        raise TableError(f"{where.file}: column {column!r}, {where(int(position))}: {problem}")
+    if len(numbers) and numbers.min() == numbers.max():
+        raise TableError(
+            f"{where.file}: column {column!r} is constant ({numbers[0]:g} in every row): its "
+            "standard deviation is 0, so it cannot be told apart from the intercept; drop it"
+        )
+    return pd.Series(numbers, name=column)
+
+
+def _is_missing(cell: object) -> bool:
+    if cell is None or cell is pd.NA:
+        return True
+    return isinstance(cell, float) and math.isnan(cell)
+
+
+def _shown(cell: object) -> str:
+    """A text cell quoted, a number as written (``inf``, not ``np.float64(inf)``)."""
+    return repr(cell) if isinstance(cell, str) else str(cell)
