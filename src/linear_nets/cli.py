@@ -1,15 +1,21 @@
-"""Project commands added to the ``kedro`` CLI: ``kedro sweep``."""
+"""Project commands added to the ``kedro`` CLI: ``kedro run`` (Kedro's, with short errors) and
+``kedro sweep``."""
 
 from __future__ import annotations
 
-import itertools
-import time
+import logging
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
+from kedro.framework.cli.project import run as kedro_run
+
+from linear_nets.terminal import short_message
+from linear_nets.tracking.cli import runs
+
+# Configured in conf/logging.yml to write to info.log only.
+error_log = logging.getLogger("linear_nets.errors")
 
 
 @click.group(name="linear-nets")
@@ -17,27 +23,31 @@ def cli() -> None:
     """Commands of the linear-nets project."""
 
 
-def expand_grid(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    """Every combination of a ``{"a.b.c": [values]}`` grid, as ``{"a.b.c": value}`` dicts."""
-    for key, values in grid.items():
-        if not isinstance(values, list) or not values:
-            raise click.UsageError(
-                f"sweep grid entry {key!r} must be a non-empty list, got {values!r}"
-            )
-    keys = list(grid)
-    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grid.values())]
-
-
-def nest(flat: dict[str, Any]) -> dict[str, Any]:
-    """``{"a.b": 1}`` → ``{"a": {"b": 1}}``, the shape of Kedro runtime parameters."""
-    nested: dict[str, Any] = {}
-    for dotted, value in flat.items():
-        *parents, leaf = dotted.split(".")
-        node = nested
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return nested
+@cli.command(name="run", params=list(kedro_run.params), help=kedro_run.help)
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Show the traceback of an error here too (info.log always has it).",
+)
+def run(verbose: bool, pipeline: str | None, pipelines: list[str], **options: Any) -> Any:
+    """Kedro's own ``kedro run``, with two changes: ``--pipeline=NAME`` (this project's spelling)
+    means ``--pipelines=NAME`` without Kedro's deprecation note, and an error prints its short
+    message (the field, for a parameter) instead of a traceback, unless ``--verbose``."""
+    if pipeline:
+        if pipelines:
+            raise click.UsageError("Options '--pipeline' and '--pipelines' cannot be used together")
+        pipelines = [pipeline]
+    try:
+        return kedro_run.callback(pipeline=None, pipelines=pipelines, **options)
+    except (click.ClickException, click.exceptions.Exit, click.Abort):
+        raise
+    except Exception as error:
+        error_log.error("kedro run failed", exc_info=error)
+        if verbose:
+            raise
+        raise click.ClickException(
+            f"{short_message(error)}\n(the traceback is in info.log; --verbose shows it here)"
+        ) from None
 
 
 @cli.command()
@@ -49,36 +59,37 @@ def nest(flat: dict[str, Any]) -> dict[str, Any]:
     help="Pipeline to run once per configuration.",
 )
 @click.option("--env", "-e", default=None, help="Kedro configuration environment.")
-def sweep(pipeline_name: str, env: str | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Configurations run at once, each in its own `kedro run` process.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Start a grid of more than 50 runs without asking.")
+def sweep(pipeline_name: str, env: str | None, workers: int, yes: bool) -> None:
     """Run a pipeline once per combination of the ``<pipeline>_sweep`` grid in the parameters.
 
-    Each run is its own MLflow run, tagged ``sweep=<id>`` and named after its configuration,
-    ready for the MLflow UI's compare view. A configuration that fails is reported and the
-    sweep goes on.
+    Each configuration is its own ``kedro run`` and MLflow run, tagged ``sweep=<id>``, named
+    after its configuration and tagged ``reproduce`` with its command. Exits 1 when any
+    configuration failed (listing which and why), 2 when the grid is refused before any run.
     """
-    project = Path.cwd()
-    bootstrap_project(project)
-    with KedroSession.create(project_path=project, env=env) as session:
-        params = session.load_context().config_loader["parameters"]
-    grid = params.get(f"{pipeline_name}_sweep")
-    if not grid:
-        raise click.UsageError(
-            f"no '{pipeline_name}_sweep' grid in the parameters (conf/base/parameters_*.yml)"
+    from linear_nets.sweep import SweepError, run_sweep
+
+    try:
+        code = run_sweep(
+            Path.cwd(),
+            pipeline_name,
+            env=env,
+            workers=workers,
+            assume_yes=yes,
+            echo=click.echo,
+            # without a terminal to answer, a large grid needs --yes
+            confirm=lambda question: sys.stdin.isatty() and click.confirm(question, default=False),
         )
-    configs = expand_grid(dict(grid))
-    sweep_id = time.strftime("%Y%m%d-%H%M%S")
-    click.echo(f"Sweep {sweep_id}: {len(configs)} runs of '{pipeline_name}'")
-    outcomes = []
-    for number, config in enumerate(configs, start=1):
-        label = " ".join(f"{key.rsplit('.', 1)[-1]}={value}" for key, value in config.items())
-        click.echo(f"[{number}/{len(configs)}] {label}")
-        runtime = nest(config) | {"sweep": {"id": sweep_id, "label": label}}
-        try:
-            with KedroSession.create(project_path=project, env=env, runtime_params=runtime) as run:
-                run.run(pipeline_names=[pipeline_name])
-            outcomes.append((label, "ok"))
-        except Exception as error:  # noqa: BLE001 (one failed configuration must not stop the sweep)
-            outcomes.append((label, f"FAILED: {str(error).splitlines()[0]}"))
-    click.echo(f"\nSweep {sweep_id} done; compare the runs with: kedro mlflow ui")
-    for label, outcome in outcomes:
-        click.echo(f"  {label:<50} {outcome}")
+    except SweepError as error:
+        raise click.UsageError(str(error)) from error
+    sys.exit(code)
+
+
+cli.add_command(runs)
