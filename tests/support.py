@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import mlflow.tracking.fluent as mlflow_fluent
+import numpy as np
 import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
@@ -30,11 +34,24 @@ def run_pipeline(
         return session.run(pipeline_names=[pipeline])
 
 
+def latest_output(project: Path, relpath: str) -> Path:
+    """The file a run wrote at ``relpath``: for a versioned dataset, the file in the newest
+    version folder (``relpath/<version>/<name>``); otherwise the plain file."""
+    path = project / relpath
+    if not path.is_dir():
+        return path
+    versions = sorted(version for version in path.iterdir() if (version / path.name).exists())
+    if not versions:
+        raise FileNotFoundError(f"no version of {relpath} in {project}")
+    return versions[-1] / path.name
+
+
 def mlflow_client(project: Path) -> mlflow.MlflowClient:
     """A client on the project copy's SQLite store."""
     return mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
 
 
+EXPERIMENT_ID_VARIABLE = "MLFLOW_EXPERIMENT_ID"
 LOOPBACK = "127.0.0.1"
 # kedro-viz gives its build process 300 s; the CLI itself needs a few seconds to start.
 BUILD_TIMEOUT_S = 420
@@ -146,3 +163,165 @@ def kedro_viz_build(project: Path) -> Path:
     assert returncode == 0, output[-4000:]
     assert "Success! Kedro-Viz build files" in output, output[-4000:]
     return project / "build"
+
+
+# Runs the `kedro` CLI and writes, at exit, every name that a `linear_nets` module imported
+# (module level or not), including names already in sys.modules, which `-X importtime` omits.
+_IMPORT_RECORDER = r"""
+import atexit, builtins, json, os, sys
+
+_seen: dict[str, set[str]] = {}
+_import = builtins.__import__
+
+
+def _recording_import(name, globals=None, locals=None, fromlist=(), level=0):
+    importer = (globals or {}).get("__name__") or ""
+    if level == 0 and importer.startswith("linear_nets"):
+        _seen.setdefault(importer, set()).update(
+            {name, *(f"{name}.{item}" for item in fromlist or ())}
+        )
+    return _import(name, globals, locals, fromlist, level)
+
+
+builtins.__import__ = _recording_import
+
+
+@atexit.register
+def _write() -> None:
+    with open(os.environ["PROJECT_IMPORTS_OUT"], "w") as out:
+        json.dump({key: sorted(names) for key, names in _seen.items()}, out)
+
+
+sys.argv = ["kedro", *sys.argv[1:]]
+from kedro.framework.cli.cli import main
+
+main()
+"""
+
+
+def kedro_imports(project: Path, *args: str) -> tuple[set[str], dict[str, list[str]], str]:
+    """Run ``kedro *args`` in ``project`` under ``python -X importtime``.
+
+    Returns every module the process imported (from the ``-X importtime`` list), the names each
+    ``linear_nets`` module imported (``{importer: [names]}``), and the command's stdout.
+    """
+    out = project / "project_imports.json"
+    env = {
+        **os.environ,
+        "KEDRO_DISABLE_TELEMETRY": "true",
+        "PROJECT_IMPORTS_OUT": str(out),
+    }
+    command = [sys.executable, "-X", "importtime", "-c", _IMPORT_RECORDER, *args]
+    returncode, stdout, stderr = run_bounded(command, timeout_s=300, cwd=project, env=env)
+    assert returncode == 0, (stdout + stderr)[-4000:]
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in stderr.splitlines()
+        if line.startswith("import time:") and line.count("|") == 2
+    }
+    return imported, json.loads(out.read_text()), stdout
+
+
+# --- project copies (the fixtures in conftest.py use these) ---
+
+ROOT = Path(__file__).resolve().parents[1]
+# the only committed data
+SHIPPED_RAW_FILES = ("boston.txt", "boston_new_rows.csv", "example_houses.csv")
+DATA_LAYERS = (
+    "01_raw",
+    "02_intermediate",
+    "03_primary",
+    "04_feature",
+    "05_model_input",
+    "06_models",
+    "07_model_output",
+    "08_reporting",
+)
+
+
+def make_project_copy(project: Path, empty_store: Path) -> Path:
+    """Copy conf/, the committed raw data and pyproject.toml to ``project``.
+
+    ``src`` stays empty: the package is installed from this checkout and imported from there.
+    The MLflow store is the copy's own ``mlflow.db``, named by its absolute path: MLflow caches
+    stores by URI, so a relative ``sqlite:///mlflow.db`` would reach the previous test's file.
+    """
+    local = ROOT / "conf" / "local"
+
+    def local_settings(directory: str, names: list[str]) -> list[str]:
+        """A fresh clone has no conf/local settings: keep the developer's out of the tests."""
+        return [name for name in names if name != ".gitkeep"] if Path(directory) == local else []
+
+    shutil.copytree(ROOT / "conf", project / "conf", ignore=local_settings)
+    mlflow_yml = project / "conf" / "base" / "mlflow.yml"
+    mlflow_yml.write_text(
+        mlflow_yml.read_text().replace("sqlite:///mlflow.db", f"sqlite:///{project / 'mlflow.db'}")
+    )
+    shutil.copy(empty_store, project / "mlflow.db")
+    shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
+    (project / "src").mkdir()
+    for layer in DATA_LAYERS:
+        (project / "data" / layer).mkdir(parents=True)
+    for shipped in SHIPPED_RAW_FILES:
+        shutil.copy(ROOT / "data" / "01_raw" / shipped, project / "data" / "01_raw" / shipped)
+    return project
+
+
+@contextlib.contextmanager
+def inside(project: Path) -> Iterator[Path]:
+    """Work in ``project`` (cwd, no telemetry) and leave MLflow's global state as it was.
+
+    A Kedro run sets the tracking URI and the active experiment; MLflow keeps both in module
+    globals and in environment variables (``MLFLOW_EXPERIMENT_ID``), so without restoring them a
+    later test would start its runs in an experiment id of another test's store.
+    """
+    previous_uri = mlflow.get_tracking_uri()
+    previous_experiment = mlflow_fluent._active_experiment_id
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        patch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
+        # no active experiment inside; setting first makes the monkeypatch restore the variable
+        patch.setenv(EXPERIMENT_ID_VARIABLE, "")
+        patch.delenv(EXPERIMENT_ID_VARIABLE)
+        mlflow_fluent._active_experiment_id = None
+        try:
+            yield project
+        finally:
+            while mlflow.active_run() is not None:
+                mlflow.end_run()
+            mlflow.set_tracking_uri(previous_uri)
+            mlflow_fluent._active_experiment_id = previous_experiment
+
+
+# --- small StatLib-format data for the boston tests ---
+
+# the MLflow metric keys the issue names, exactly
+HEADLINE_METRICS = {
+    "train_mse",
+    "test_mse",
+    "test_rmse",
+    "test_mae",
+    "test_r2",
+    "ols_train_mse",
+    "ols_test_mse",
+}
+
+HEADER = [f" header line {i}" for i in range(1, 23)]
+
+
+def statlib_text(rows: np.ndarray, newline: str = "\n") -> str:
+    """Write ``rows`` (n x 14) in the StatLib layout: 22 header lines, then 11 + 3 values."""
+    lines = list(HEADER)
+    for row in rows:
+        lines.append(" ".join(f"{v:.6g}" for v in row[:11]))
+        lines.append(" ".join(f"{v:.6g}" for v in row[11:]))
+    return newline.join(lines) + newline
+
+
+def linear_rows(n: int, seed: int = 0, noise: float = 0.5) -> np.ndarray:
+    """``n`` rows of 13 positive features and a MEDV that is linear in them plus noise."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(0.5, 10.0, size=(n, 13)).round(3)
+    coef = np.linspace(-1.5, 2.0, 13)
+    y = (X @ coef + 5.0 + rng.normal(0, noise, n)).round(3)
+    return np.column_stack([X, y])
