@@ -17,9 +17,11 @@ in this one process, and score the test split after the epoch. The baseline is t
     # then the test accuracy over DataLoader(test_set, batch_size)
 
 Ours is the pipeline's own node, ``train_softmax_regression`` with one epoch: tensors made once
-from the IDX files and kept on the device, one shuffle per epoch, slices. Each side's time is one
-epoch including the test evaluation, the best of ``--repeat``; building the datasets (the
-tutorial's ``FashionMNIST`` objects, our ``load`` + ``scale`` nodes) is timed apart, once.
+from the IDX files and kept on the device, one shuffle per epoch, slices. To compare like with
+like, both sides here train on all 60 000 training images and score the test split after the
+epoch (the pipeline itself holds out a validation split and scores the test split once). Each
+side's time is one epoch including the test evaluation, the best of ``--repeat``; building the
+datasets (the tutorial's ``FashionMNIST`` objects, our load + preprocessing) is timed apart, once.
 
 The last row is the whole default ``kedro run --pipeline=fashion_mnist`` in a subprocess, wall
 clock, with its final test accuracy.
@@ -34,8 +36,10 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -46,7 +50,7 @@ import torch
 import yaml
 from torch.utils.data import DataLoader
 
-from linear_nets.datasets.fashion_mnist import FashionMNISTSource, torchvision_fashion_mnist
+from linear_nets.datasets.fashion_mnist import FashionMNISTSource
 from linear_nets.engine import ModelConfig, build_model
 from linear_nets.engine.devices import resolve_device
 from linear_nets.engine.losses import get_loss
@@ -56,7 +60,8 @@ from linear_nets.pipelines.fashion_mnist.nodes import (
     N_CLASSES,
     PreprocessConfig,
     SoftmaxTrainConfig,
-    scale_images,
+    fit_pixel_statistics,
+    preprocess_pixels,
     train_softmax_regression,
 )
 
@@ -140,6 +145,22 @@ def tutorial_epoch(
     return time.perf_counter() - started, test_correct / len(test_set)
 
 
+def tutorial_dataset(scratch: Path, archives: Path, **kwargs: Any) -> Any:
+    """torchvision's ``FashionMNIST`` as the tutorial builds it, fed from our verified archives.
+
+    With the archives already in its ``raw`` folder, torchvision verifies and extracts them
+    instead of downloading.
+    """
+    from torchvision.datasets import FashionMNIST
+
+    raw = scratch / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for name, _ in FashionMNIST.resources:
+        if not (raw / name).is_file():
+            shutil.copyfile(archives / name, raw / name)
+    return FashionMNIST(scratch, download=True, **kwargs)
+
+
 def our_epoch(
     tensors: tuple[torch.Tensor, ...], kind: str, config: SoftmaxTrainConfig
 ) -> tuple[float, float]:
@@ -150,7 +171,7 @@ def our_epoch(
         *tensors, model=ModelConfig(kind=kind), params=one_epoch
     )
     _sync(resolve_device(config.device))
-    return time.perf_counter() - started, history["test_accuracy"][-1]
+    return time.perf_counter() - started, history["val_accuracy"][-1]  # the test split here
 
 
 def best(runs: Sequence[tuple[float, float]]) -> tuple[float, float]:
@@ -168,12 +189,16 @@ def measure_epochs(
     device = resolve_device(config.device)
     started = time.perf_counter()
     raw = FashionMNISTSource(root)(mirror=mirror)
-    tensors = scale_images(raw, preprocess)
+    statistics = fit_pixel_statistics(raw["train_images"], preprocess)
+    tensors = tuple(
+        preprocess_pixels(raw[key], preprocess, statistics) if "images" in key else raw[key]
+        for key in ("train_images", "train_labels", "test_images", "test_labels")
+    )
     ours_setup = time.perf_counter() - started
-    cls = torchvision_fashion_mnist()
     started = time.perf_counter()
-    train_set = cls(root, train=True, transform=ToTensor())
-    test_set = cls(root, train=False, transform=ToTensor())
+    with tempfile.TemporaryDirectory() as scratch:
+        train_set = tutorial_dataset(Path(scratch), root, train=True, transform=ToTensor())
+        test_set = tutorial_dataset(Path(scratch), root, train=False, transform=ToTensor())
     baseline_setup = time.perf_counter() - started
     our_epoch(tensors, kinds[0], config)  # first-call costs (autograd, CUDA context) go untimed
 
@@ -207,7 +232,7 @@ def measure_default_run(mirror: str | None) -> RunRow:
     wall_s = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"the default run failed:\n{done.stderr[-4000:]}")
-    final = json.loads(TEST_METRICS.read_text())["final_test_accuracy"]
+    final = json.loads(TEST_METRICS.read_text())["test_accuracy"]
     return RunRow(
         case="fashion_mnist-default-run", epochs=defaults()[2].epochs,
         wall_s=round(wall_s, 1), final_test_accuracy=round(final, 4),

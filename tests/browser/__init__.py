@@ -81,7 +81,7 @@ def static_server(directory: Path) -> Iterator[str]:
     """Serve ``directory`` over HTTP on a loopback port from a thread; yield the base URL."""
 
     class QuietHandler(SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
     server = ThreadingHTTPServer((LOOPBACK, 0), partial(QuietHandler, directory=str(directory)))

@@ -27,7 +27,7 @@ from tests.support import (
 
 pytestmark = pytest.mark.browser
 
-EXPERIMENT = "linear_nets"
+EXPERIMENT = "linear_nets.boston"
 # Cold start of `mlflow server` takes 10-40 s here (uvicorn imports the whole of MLflow).
 SERVER_START_TIMEOUT_S = 180
 

@@ -1,0 +1,324 @@
+"""Training beyond memory and beyond one process: throughput, peak memory, gap to the optimum.
+
+Every case runs in its own Python process (so its peak RSS is its own) on Parquet partitions
+that the ``synthetic_large`` pipeline's generator writes (y = X w + b + N(0, 0.5²), d = 16):
+
+- ``memory``: the partitions read into tensors, then the engine's in-memory training;
+- ``stream``: the same rows streamed from the partitions (:class:`PartitionSource`), after the
+  one streamed pass that accumulates the normal equations (the exact optimum);
+- ``ddp``: full-batch training as a torch.distributed job of 1 and of 2 gloo processes
+  (``fit_parallel``), and the largest parameter difference between the two.
+
+``memory`` and ``stream`` train the same ``nn.Linear`` with SGD (lr 0.05, cosine decay), batch
+4096, for one epoch, or for as many as make 2000 steps on a smaller data set. ``seconds`` is
+the training time (for ``ddp``, rank 0's, without starting the processes); ``rows_per_s`` =
+rows × epochs / seconds; ``train_mse`` and ``optimum_mse`` come from the normal equations of
+the same rows. On a machine with CUDA the 1e8-row stream also runs
+on the GPU as a one-process nccl job; elsewhere the table says it was not run.
+
+    uv run python benchmarks/scale.py --json rows.json          # n = 1e6, 1e7, 1e8: ~7 GB in /tmp
+    uv run python benchmarks/scale.py --quick --json rows.json  # n = 1e4: a few minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+D = 16
+NOISE = 0.5
+BATCH = 4096
+LR = 0.05
+FULL = {"stream": (10**6, 10**7, 10**8), "memory": (10**6, 10**7), "ddp": 10**6}
+QUICK = {"stream": (10**4,), "memory": (10**4,), "ddp": 10**4}
+DDP_EPOCHS = 3
+MIN_STEPS = 2000
+"""Small data sets train for more epochs, so that every run takes about this many SGD steps."""
+KEYS = (
+    "case",
+    "device",
+    "n",
+    "d",
+    "nproc",
+    "seconds",
+    "rows_per_s",
+    "peak_rss_mb",
+    "train_mse",
+    "optimum_mse",
+    "max_param_diff_vs_single",
+)
+
+
+def _epochs(n: int) -> int:
+    return max(1, -(-MIN_STEPS * BATCH // n))
+
+
+def _partition_rows(n: int) -> int:
+    return min(10**6, max(n // 4, 1))
+
+
+def _folder(root: Path, n: int) -> Path:
+    return root / f"n{n:.0e}".replace("+", "")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _dataset(folder: Path):
+    from linear_nets.datasets.partitioned_space import SpaceCheckedPartitionedDataset
+
+    return SpaceCheckedPartitionedDataset(
+        path=str(folder),
+        dataset="pandas.ParquetDataset",
+        filename_suffix=".parquet",
+        overwrite=True,
+    )
+
+
+def _config(n: int):
+    from linear_nets.pipelines.synthetic_large.nodes import LargeDataConfig
+
+    return LargeDataConfig(n=n, d=D, partition_rows=_partition_rows(n), noise=NOISE, seed=0)
+
+
+def generate(folder: Path, n: int) -> None:
+    """Write the partitions of ``n`` rows, one at a time."""
+    from linear_nets.pipelines.synthetic_large.nodes import generate_large_data
+
+    _dataset(folder).save(generate_large_data(_config(n)))
+
+
+def _warm_up() -> None:
+    """The first optimizer imports torch._dynamo (seconds): keep it out of the timings."""
+    import torch
+
+    torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+
+
+def _row(case: str, n: int, **values: object) -> dict[str, object]:
+    row = dict.fromkeys(KEYS)
+    row.update({"case": case, "n": n, "d": D, "nproc": 1, "device": "cpu", **values})
+    return row
+
+
+def run_case(case: str, folder: Path, n: int, nproc: int, device: str) -> dict[str, object]:
+    """One measurement, in this process; returns its row."""
+    import torch
+
+    from linear_nets.engine import (
+        DistributedConfig,
+        PartitionSource,
+        TrainConfig,
+        build_model,
+        fit,
+        fit_parallel,
+        train,
+    )
+    from linear_nets.pipelines.synthetic_large.nodes import solve_streamed_least_squares
+
+    _warm_up()
+    partitions = _dataset(folder).load()
+    solved = solve_streamed_least_squares(partitions)
+    from linear_nets.engine import NormalEquations
+
+    equations = NormalEquations.from_dict(solved)
+    rows = solved["partition_rows"]
+    config = TrainConfig(
+        device=device,
+        optimizer="sgd",
+        lr=LR,
+        lr_schedule="cosine",
+        epochs=_epochs(n),
+        batch_size=BATCH,
+    )
+    epochs = config.epochs
+    if case == "memory":
+        from linear_nets.engine.sources import read_partitions
+
+        parts = [(X, y) for _name, X, y in read_partitions(partitions, "y")]
+        X = torch.cat([X for X, _ in parts])
+        y = torch.cat([y for _, y in parts])
+        del parts
+        result = train("linear", X, y, config)
+    elif case == "stream" and device == "cpu":
+        source = PartitionSource(partitions, rows, batch_size=BATCH, seed=0)
+        result = fit(build_model("linear", D), source, config)
+    else:  # ddp, or the stream on cuda as a one-process nccl job
+        full_batch = case == "ddp"
+        epochs = DDP_EPOCHS if full_batch else epochs
+        config = config.model_copy(
+            update={
+                "lr": 0.5 if full_batch else LR,
+                "lr_schedule": "constant" if full_batch else "cosine",
+                "epochs": epochs,
+                "batch_size": None if full_batch else BATCH,
+            }
+        )
+        source = PartitionSource(
+            partitions, rows, batch_size=config.batch_size, seed=0, shuffle_buffer=10**6
+        )
+        parallel = DistributedConfig(enabled=True, nproc_per_node=nproc)
+        result = fit_parallel(build_model("linear", D), source, config, parallel)
+    w, b = result.model.cpu().coefficients()
+    return _row(
+        case,
+        n,
+        nproc=nproc,
+        device=device,
+        seconds=result.seconds,
+        rows_per_s=n * epochs / result.seconds,
+        peak_rss_mb=round(_peak_rss_mb(), 1),
+        train_mse=equations.mse(w.double(), float(b)),
+        optimum_mse=solved["mse"],
+        params=torch.cat([w.flatten(), b.reshape(1)]).tolist(),
+    )
+
+
+def _child(args: list[str], timeout_s: float) -> dict[str, object]:
+    """Run this script with ``args`` in a fresh process; its last stdout line is its row."""
+    command = [sys.executable, str(Path(__file__).resolve()), *args]
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
+    done = subprocess.run(
+        command, check=False, capture_output=True, text=True, timeout=timeout_s, env=env
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure(root: Path, sizes: dict, timeout_s: float) -> list[dict[str, object]]:
+    """Every case, each in its own process, on data written under ``root`` (removed after)."""
+    import torch
+
+    wanted = sorted({*sizes["stream"], *sizes["memory"], sizes["ddp"]})
+    rows: list[dict[str, object]] = []
+    try:
+        for n in wanted:
+            folder = _folder(root, n)
+            _child(["--generate", str(folder), "--n", str(n)], timeout_s)
+            if n in sizes["memory"]:
+                rows.append(_child(["--case", "memory", str(folder), "--n", str(n)], timeout_s))
+            if n in sizes["stream"]:
+                rows.append(_child(["--case", "stream", str(folder), "--n", str(n)], timeout_s))
+                if n == max(sizes["stream"]) and torch.cuda.is_available():
+                    args = ["--case", "stream", str(folder), "--n", str(n), "--device", "cuda"]
+                    rows.append(_child(args, timeout_s))
+            if n == sizes["ddp"]:
+                single = None
+                for nproc in (1, 2):
+                    args = ["--case", "ddp", str(folder), "--n", str(n), "--nproc", str(nproc)]
+                    row = _child(args, timeout_s)
+                    if single is None:
+                        single = row["params"]
+                    else:
+                        row["max_param_diff_vs_single"] = max(
+                            abs(a - b) for a, b in zip(row["params"], single, strict=True)
+                        )
+                    rows.append(row)
+            shutil.rmtree(folder, ignore_errors=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    for row in rows:
+        row.pop("params", None)
+    return rows
+
+
+def _find(rows, case: str, n: int | None = None, nproc: int = 1, device: str = "cpu"):
+    for row in rows:
+        if (
+            row["case"] == case
+            and row["nproc"] == nproc
+            and row["device"] == device
+            and (n is None or row["n"] == n)
+        ):
+            return row
+    return None
+
+
+def report(rows: list[dict[str, object]], sizes: dict) -> str:
+    """The rows as a table, then the ratios the targets are about."""
+    lines = [
+        f"{'case':7} {'device':6} {'n':>8} {'nproc':>5} {'seconds':>9} {'rows/s':>11} "
+        f"{'peak RSS MB':>11} {'train MSE':>10} {'optimum':>10} {'gap %':>8} {'Δparam':>9}"
+    ]
+    for row in rows:
+        gap = 100 * (row["train_mse"] - row["optimum_mse"]) / row["optimum_mse"]
+        diff = row["max_param_diff_vs_single"]
+        lines.append(
+            f"{row['case']:7} {row['device']:6} {row['n']:>8.0e} {row['nproc']:>5} "
+            f"{row['seconds']:>9.2f} {row['rows_per_s']:>11.4g} {row['peak_rss_mb']:>11.0f} "
+            f"{row['train_mse']:>10.6f} {row['optimum_mse']:>10.6f} {gap:>8.4f} "
+            f"{'' if diff is None else f'{diff:.2e}':>9}"
+        )
+    n_both = max(sizes["memory"])
+    memory, stream = _find(rows, "memory", n_both), _find(rows, "stream", n_both)
+    if memory and stream:
+        ratio = stream["rows_per_s"] / memory["rows_per_s"]
+        lines.append(
+            f"\nstreaming / in-memory throughput at n={n_both:.0e}: {ratio:.2f}x (goal >= 0.5)"
+        )
+    streams = [row for row in rows if row["case"] == "stream" and row["device"] == "cpu"]
+    rss = ", ".join(f"n={row['n']:.0e}: {row['peak_rss_mb']:.0f} MB" for row in streams)
+    lines.append(f"peak RSS of the stream: {rss} (goal <= 1500 MB, flat in n)")
+    gaps = [
+        100 * (row["train_mse"] - row["optimum_mse"]) / row["optimum_mse"]
+        for row in rows
+        if row["case"] in ("memory", "stream")
+    ]
+    lines.append(f"largest train-MSE gap to the streamed optimum: {max(gaps):.4f} % (goal <= 0.1)")
+    one, two = _find(rows, "ddp", nproc=1), _find(rows, "ddp", nproc=2)
+    if one and two:
+        lines.append(
+            f"DDP, 2 gloo processes vs 1 at n={two['n']:.0e} (full batch, {DDP_EPOCHS} epochs): "
+            f"speedup {one['seconds'] / two['seconds']:.2f}x, largest parameter difference "
+            f"{two['max_param_diff_vs_single']:.2e}"
+        )
+    cuda = [row for row in rows if row["device"] == "cuda"]
+    if cuda:
+        lines.append(
+            f"CUDA + nccl, 1 GPU, n={cuda[0]['n']:.0e}: {cuda[0]['rows_per_s']:.4g} rows/s"
+        )
+    else:
+        lines.append("CUDA + nccl: not run (no GPU on this machine)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", type=Path, help="write the rows to this file")
+    parser.add_argument("--quick", action="store_true", help="n = 1e4 only")
+    parser.add_argument("--data", type=Path, default=Path("/tmp/linear_nets_scale"))
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per case")
+    parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--case", nargs=2, metavar=("CASE", "FOLDER"), help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--nproc", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.generate:
+        generate(args.generate, args.n)
+        print(json.dumps({"generated": args.n}))
+        return
+    if args.case:
+        case, folder = args.case
+        print(json.dumps(run_case(case, Path(folder), args.n, args.nproc, args.device)))
+        return
+    sizes = QUICK if args.quick else FULL
+    started = time.perf_counter()
+    rows = measure(args.data, sizes, args.timeout)
+    print(report(rows, sizes))
+    print(f"(all cases: {time.perf_counter() - started:.0f} s)")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

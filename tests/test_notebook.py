@@ -1,0 +1,45 @@
+"""notebooks/walkthrough.ipynb runs against the outputs the pipelines write, so it never rots."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tests.support import ROOT, run_pipeline
+
+NOTEBOOK = ROOT / "notebooks" / "walkthrough.ipynb"
+
+
+def test_the_notebook_is_committed_without_outputs():
+    notebook = json.loads(NOTEBOOK.read_text())
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert code
+    assert all(cell["outputs"] == [] and cell["execution_count"] is None for cell in code)
+
+
+@pytest.mark.slow
+def test_the_walkthrough_runs_on_the_pipelines_outputs(kedro_project: Path):
+    run_pipeline(kedro_project, "synthetic", {"synthetic": {"model": {"kind": "scratch"}}})
+    run_pipeline(kedro_project, "synthetic", {"synthetic": {"model": {"kind": "linear"}}})
+    run_pipeline(kedro_project, "boston")
+    run_pipeline(kedro_project, "landscape")
+    folder = kedro_project / "notebooks"
+    folder.mkdir()
+    shutil.copy(NOTEBOOK, folder / NOTEBOOK.name)
+
+    notebook = nbformat.read(folder / NOTEBOOK.name, as_version=4)
+    # Executes every cell in a fresh kernel; a failing cell (the lessons assert) fails the test.
+    NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+    ).execute()
+
+    outputs = "".join(
+        str(output.get("text", "")) for cell in notebook.cells for output in cell.get("outputs", [])
+    )
+    assert "grid minimum at w = 2.00; gradient descent ends at w = " in outputs
+    assert "train MSE above the OLS optimum by" in outputs
