@@ -61,7 +61,7 @@ def _epochs(n: int) -> int:
 
 
 def _partition_rows(n: int) -> int:
-    return min(10**6, max(n // 4, 1))
+    return min(250_000, max(n // 4, 1))  # the pipeline's default partition size
 
 
 def _folder(root: Path, n: int) -> Path:
@@ -162,9 +162,7 @@ def run_case(case: str, folder: Path, n: int, nproc: int, device: str) -> dict[s
                 "batch_size": None if full_batch else BATCH,
             }
         )
-        source = PartitionSource(
-            partitions, rows, batch_size=config.batch_size, seed=0, shuffle_buffer=10**6
-        )
+        source = PartitionSource(partitions, rows, batch_size=config.batch_size, seed=0)
         parallel = DistributedConfig(enabled=True, nproc_per_node=nproc)
         result = fit_parallel(build_model("linear", D), source, config, parallel)
     w, b = result.model.cpu().coefficients()

@@ -110,6 +110,6 @@ class StreamTrainConfig(RegressionTrainConfig):
         4096, gt=0, description="the global batch; null reads a whole share as one batch"
     )
     shuffle_buffer: int = Field(
-        1_000_000, gt=0, description="rows shuffled together; bounds the memory"
+        250_000, gt=0, description="rows shuffled together; bounds the memory"
     )
     distributed: DistributedConfig = DistributedConfig()

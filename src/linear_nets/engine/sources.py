@@ -17,6 +17,7 @@ epoch's ``(X, y)`` batches on the training device, ``to(device)`` says which dev
 from __future__ import annotations
 
 import math
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -92,10 +93,25 @@ def table_to_tensors(table: Any, target: str, *, where: str = "") -> Batch:
     features = [column for column in frame.columns if column != target]
     if not features:
         raise ValueError(f"no feature columns{place} besides the target {target!r}")
-    # Row-major, writable float32 arrays (pandas may hand out read-only, column-major views).
-    X = np.require(frame[features].to_numpy(dtype=np.float32), requirements=["C", "W"])
+    # Filled column by column into one row-major float32 array: ``frame[features].to_numpy()``
+    # would make two more copies of the partition (the selection, then the transpose).
+    X = np.empty((len(frame), len(features)), dtype=np.float32)
+    for index, column in enumerate(features):
+        X[:, index] = frame[column].to_numpy()
     y = np.require(frame[target].to_numpy(dtype=np.float32), requirements=["C", "W"])
     return torch.from_numpy(X), torch.from_numpy(y)
+
+
+def _release_arrow_memory() -> None:
+    """Give back to the OS what Arrow's allocator kept from reading a partition.
+
+    mimalloc, pyarrow's default pool, holds freed pages for reuse: after each Parquet read about
+    three times the partition stays resident, which made the peak of a stream grow with the
+    partitions read. A no-op when pyarrow was never imported.
+    """
+    arrow = sys.modules.get("pyarrow")
+    if arrow is not None:
+        arrow.default_memory_pool().release_unused()
 
 
 def read_partitions(
@@ -111,7 +127,9 @@ def read_partitions(
         return
 
     def load(name: str) -> tuple[str, torch.Tensor, torch.Tensor]:
-        return (name, *table_to_tensors(partitions[name](), target, where=name))
+        X, y = table_to_tensors(partitions[name](), target, where=name)
+        _release_arrow_memory()
+        return name, X, y
 
     pending = _Prefetch(load, names[0])
     for following in [*names[1:], None]:
@@ -154,8 +172,8 @@ class PartitionSource:
         target: the column to predict; every other column is a feature.
         batch_size: rows per batch; None reads the whole share as one batch.
         seed: seed of the partition order and the row shuffle (combined with the epoch).
-        shuffle_buffer: rows shuffled together; the memory held is about this many rows plus
-            two partitions.
+        shuffle_buffer: rows shuffled together; the memory held is about twice this many
+            rows (the buffer and its shuffled copy) plus the two partitions being read.
     """
 
     partitions: Mapping[str, PartitionLoader]
@@ -163,7 +181,7 @@ class PartitionSource:
     target: str = "y"
     batch_size: int | None = None
     seed: int = 0
-    shuffle_buffer: int = 1_000_000
+    shuffle_buffer: int = 250_000
     rank: int = 0
     world_size: int = 1
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
@@ -222,20 +240,32 @@ class PartitionSource:
         if batch is None:
             yield from self._whole(order)
             return
-        buffered: list[Batch] = []
+        # Rows wait in one buffer allocated per epoch and refilled in place: each partition is
+        # copied in and dropped, so the memory held is the buffer, its shuffled copy (whose
+        # views are the batches) and the partitions being read, whatever ``n``.
+        capacity = min(max(self.shuffle_buffer, batch), self._share_rows(self.rank))
+        waiting: Batch | None = None
         held = 0
         for _name, X, y in read_partitions(self.partitions, self.target, order):
-            buffered.append((X, y))
-            held += len(y)
-            if held >= max(self.shuffle_buffer, batch):
-                X_all, y_all = self._shuffled(buffered, generator)
-                full = len(y_all) - len(y_all) % batch
-                yield from self._batches(X_all[:full], y_all[:full], batch)
-                buffered = [(X_all[full:], y_all[full:])]  # the rest starts the next buffer
-                held = len(y_all) - full
-        if held:
-            X_all, y_all = self._shuffled(buffered, generator)
-            yield from self._batches(X_all, y_all, batch)
+            if waiting is None:
+                waiting = (X.new_empty((capacity, *X.shape[1:])), y.new_empty(capacity))
+            start = 0
+            while start < len(y):
+                take = min(capacity - held, len(y) - start)
+                waiting[0][held : held + take] = X[start : start + take]
+                waiting[1][held : held + take] = y[start : start + take]
+                held, start = held + take, start + take
+                if held == capacity:
+                    X_all, y_all = self._shuffled(waiting, held, generator)
+                    full = held - held % batch
+                    yield from self._batches(X_all[:full], y_all[:full], batch)
+                    held -= full  # the rest starts the next buffer
+                    waiting[0][:held] = X_all[full:]
+                    waiting[1][:held] = y_all[full:]
+                    del X_all, y_all
+            del X, y
+        if held and waiting is not None:
+            yield from self._batches(*self._shuffled(waiting, held, generator), batch)
 
     def _whole(self, order: list[str]) -> Iterator[Batch]:
         parts = [(X, y) for _name, X, y in read_partitions(self.partitions, self.target, order)]
@@ -243,11 +273,10 @@ class PartitionSource:
             yield self._move(torch.cat([X for X, _ in parts]), torch.cat([y for _, y in parts]))
 
     @staticmethod
-    def _shuffled(parts: list[Batch], generator: torch.Generator) -> Batch:
-        X = torch.cat([X for X, _ in parts]) if len(parts) > 1 else parts[0][0]
-        y = torch.cat([y for _, y in parts]) if len(parts) > 1 else parts[0][1]
-        order = torch.randperm(len(y), generator=generator)
-        return X.index_select(0, order), y.index_select(0, order)
+    def _shuffled(waiting: Batch, held: int, generator: torch.Generator) -> Batch:
+        """A shuffled copy of the first ``held`` rows waiting."""
+        order = torch.randperm(held, generator=generator)
+        return waiting[0].index_select(0, order), waiting[1].index_select(0, order)
 
     def _batches(self, X: torch.Tensor, y: torch.Tensor, batch: int) -> Iterator[Batch]:
         if self.device.type == "cuda":  # pinned once per buffer: the copies below run async
