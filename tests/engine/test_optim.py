@@ -1,11 +1,15 @@
-"""Each optimizer: the hand-written SGD step, and that every one of them lowers a loss."""
+"""Each optimizer: the hand-written SGD step, torch.optim's SGD and Adam through their
+functional form, and that every one of them lowers a loss."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from linear_nets.engine.optim import ManualSGD, build_optimizer
+from linear_nets.engine.optim import ManualSGD, build_optimizer, set_lr
 
 
 def test_manual_sgd_steps_against_the_gradient_and_zeroes_it() -> None:
@@ -73,3 +77,38 @@ def test_the_registries_are_what_the_config_accepts() -> None:
     assert get_schedule("constant")(0.1, 5, 10) == 0.1
     with pytest.raises(ValueError, match="unknown schedule 'step'"):
         get_schedule("step")
+
+
+@pytest.mark.parametrize(
+    ("name", "reference"), [("sgd", torch.optim.SGD), ("adam", torch.optim.Adam)]
+)
+def test_functional_optimizers_step_exactly_as_torch_optim(name: str, reference) -> None:
+    torch.manual_seed(0)
+    start = [torch.randn(3, 4), torch.randn(3), torch.randn(2)]  # the last one gets no gradient
+    ours = [torch.nn.Parameter(t.clone()) for t in start]
+    theirs = [torch.nn.Parameter(t.clone()) for t in start]
+    optimizers = [build_optimizer(name, ours, 0.05), reference(theirs, lr=0.05)]
+    X, y = torch.randn(16, 4), torch.randn(16, 3)
+    for step in range(6):
+        for optimizer, (w, b, _unused) in zip(optimizers, (ours, theirs), strict=True):
+            set_lr(optimizer, 0.05 / (1 + step))  # as the schedules do, between steps
+            optimizer.zero_grad()
+            ((X @ w.T + b - y) ** 2).mean().backward()
+            optimizer.step()
+        for mine, torchs in zip(ours, theirs, strict=True):
+            assert torch.equal(mine, torchs)  # bit for bit: the same kernels in the same order
+    assert torch.equal(ours[2], start[2])
+
+
+def test_training_does_not_import_torch_dynamo() -> None:
+    """torch.optim's classes import torch._dynamo (about 3 s per process, issue #11)."""
+    code = (
+        "import sys, torch\n"
+        "from linear_nets.engine import TrainConfig, train\n"
+        "X = torch.randn(64, 3); y = X.sum(1)\n"
+        "for name in ('sgd', 'adam', 'manual_sgd'):\n"
+        "    train('linear', X, y, TrainConfig(device='cpu', optimizer=name, lr=0.1, epochs=3))\n"
+        "assert 'torch._dynamo' not in sys.modules, 'torch._dynamo was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]

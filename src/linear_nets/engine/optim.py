@@ -1,4 +1,4 @@
-"""Optimizers by name: the tutorials' hand-written SGD beside ``torch.optim``."""
+"""Optimizers by name: the tutorials' hand-written SGD beside ``torch.optim``'s SGD and Adam."""
 
 from __future__ import annotations
 
@@ -36,8 +36,103 @@ class ManualSGD:
                 param -= self.lr * param.grad  # noqa: PLW2901 (in place, as the tutorials write it)
 
 
+class _Functional:
+    """``torch.optim``'s algorithm stepped through its functional form (``torch.optim.sgd.sgd``,
+    ``torch.optim.adam.adam``): the kernels ``torch.optim.SGD`` / ``Adam`` call, with the same
+    defaults, so the same numbers (``tests/engine/test_optim.py`` compares them step by step).
+
+    Why not the classes: every method of a ``torch.optim.Optimizer`` (constructing it included)
+    is wrapped by ``torch._disable_dynamo``, which imports ``torch._dynamo`` on first call. That
+    import takes longer than ``import torch`` itself (about 3 s here) and would be paid by every
+    run for a compiler this project never uses. As in ``torch.optim``, a parameter whose
+    ``grad`` is None is left alone.
+    """
+
+    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float) -> None:
+        self.params = list(params)
+        self.lr = lr
+
+    def zero_grad(self) -> None:
+        """Drop the gradients (``torch.optim``'s default ``set_to_none=True``)."""
+        for param in self.params:
+            param.grad = None
+
+    def _with_grad(self) -> list[int]:
+        return [i for i, param in enumerate(self.params) if param.grad is not None]
+
+
+class FunctionalSGD(_Functional):
+    """``torch.optim.SGD(params, lr)``: plain SGD, no momentum, no weight decay."""
+
+    @torch.no_grad()
+    def step(self) -> None:
+        from torch.optim.sgd import sgd
+
+        params = [self.params[i] for i in self._with_grad()]
+        grads = [param.grad for param in params]
+        sgd(
+            params,
+            grads,
+            [None] * len(params),
+            has_sparse_grad=any(grad.is_sparse for grad in grads),
+            weight_decay=0.0,
+            momentum=0.0,
+            lr=self.lr,
+            dampening=0.0,
+            nesterov=False,
+            maximize=False,
+        )
+
+
+class FunctionalAdam(_Functional):
+    """``torch.optim.Adam(params, lr)``: betas (0.9, 0.999), eps 1e-8, no weight decay; the
+    moments and the step count of a parameter start at its first gradient."""
+
+    BETAS = (0.9, 0.999)
+    EPS = 1e-8
+
+    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float) -> None:
+        super().__init__(params, lr)
+        self.state: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    def _state(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if index not in self.state:
+            param = self.params[index]
+            scalar = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+            self.state[index] = (
+                torch.zeros_like(param, memory_format=torch.preserve_format),
+                torch.zeros_like(param, memory_format=torch.preserve_format),
+                torch.tensor(0.0, dtype=scalar),
+            )
+        return self.state[index]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        from torch.optim.adam import adam
+
+        indices = self._with_grad()
+        params = [self.params[i] for i in indices]
+        states = [self._state(i) for i in indices]
+        adam(
+            params,
+            [param.grad for param in params],
+            [state[0] for state in states],
+            [state[1] for state in states],
+            [],
+            [state[2] for state in states],
+            has_complex=any(torch.is_complex(param) for param in params),
+            amsgrad=False,
+            beta1=self.BETAS[0],
+            beta2=self.BETAS[1],
+            lr=self.lr,
+            weight_decay=0.0,
+            eps=self.EPS,
+            maximize=False,
+        )
+
+
 def set_lr(optimizer: Optimizer, lr: float) -> None:
-    """Change the learning rate of a ``torch.optim`` optimizer or of :class:`ManualSGD`."""
+    """Change the learning rate of a ``torch.optim`` optimizer or of one of :data:`OPTIMIZERS`."""
     groups = getattr(optimizer, "param_groups", None)
     if groups is None:
         optimizer.lr = lr  # type: ignore[attr-defined]
@@ -60,8 +155,8 @@ Schedule = Callable[[float, int, int], float]
 
 OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "manual_sgd": ManualSGD,
-    "sgd": torch.optim.SGD,
-    "adam": torch.optim.Adam,
+    "sgd": FunctionalSGD,
+    "adam": FunctionalAdam,
 }
 """The one list of optimizers (``TrainConfig.optimizer`` reads its names); each is built as
 ``cls(params, lr=lr)``."""
