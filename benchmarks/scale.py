@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+
 D = 16
 NOISE = 0.5
 BATCH = 4096
@@ -73,14 +75,14 @@ def _peak_rss_mb() -> float:
 
 
 def _dataset(folder: Path):
-    from linear_nets.datasets.partitioned_space import SpaceCheckedPartitionedDataset
+    """The catalog's ``synthetic_large_data`` (its Parquet options), written in ``folder``."""
+    import yaml
+    from kedro.io import AbstractDataset
 
-    return SpaceCheckedPartitionedDataset(
-        path=str(folder),
-        dataset="pandas.ParquetDataset",
-        filename_suffix=".parquet",
-        overwrite=True,
-    )
+    catalog = yaml.safe_load((ROOT / "conf" / "base" / "catalog_synthetic_large.yml").read_text())
+    config = {**catalog["synthetic_large_data"], "path": str(folder)}
+    config.pop("metadata", None)
+    return AbstractDataset.from_config("synthetic_large_data", config)
 
 
 def _config(n: int):
