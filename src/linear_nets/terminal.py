@@ -28,6 +28,9 @@ LOG_FILTERS: tuple[tuple[str, str], ...] = (
     # uv environments have no pip; MLflow then writes an unpinned `pip` into the model's
     # conda.yaml, which is what it should do. The warning asks nothing of the user.
     ("mlflow.utils.environment", r"^Failed to resolve installed pip version"),
+    # MLflow announces each check of a logged model's input example against its signature; a
+    # failed check raises, so the announcement tells the user nothing.
+    ("mlflow.pyfunc", r"^Validating input example against model signature$"),
     # kedro-mlflow announces, at every session, that it registers its `km.random_name` resolver.
     ("kedro_mlflow.framework.hooks.mlflow_hook", r"^Registering new custom resolver"),
 )
