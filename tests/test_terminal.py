@@ -14,7 +14,7 @@ from kedro.framework.startup import bootstrap_project
 from kedro.validation.exceptions import ParameterValidationError
 
 from linear_nets.cli import run
-from linear_nets.terminal import install_filters, short_message
+from linear_nets.terminal import install_filters, short_message, stderr_notes_to_debug_log
 from tests.support import run_bounded
 
 KEDRO_VALIDATION = (
@@ -133,3 +133,27 @@ def test_python_dash_m_runs_quietly_with_short_errors_and_a_full_log(kedro_proje
     log = (kedro_project / "info.log").read_text()
     assert "Traceback" in log
     assert "ParameterValidationError" in log
+
+
+def test_mlflow_registry_notes_go_to_the_debug_log_and_other_output_passes(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+):
+    with caplog.at_level(logging.DEBUG, logger="linear_nets"), stderr_notes_to_debug_log():
+        print("Successfully registered model 'tiny'.", file=sys.stderr)
+        print("Registered model 'tiny' already exists. Creating a new version of this model...",
+              file=sys.stderr)  # fmt: skip
+        print("Created version '2' of model 'tiny'.", file=sys.stderr)
+        print("WARNING something the user must see", file=sys.stderr)
+    assert capsys.readouterr().err == "WARNING something the user must see\n"
+    assert [r.getMessage() for r in caplog.records] == [
+        "Successfully registered model 'tiny'.",
+        "Registered model 'tiny' already exists. Creating a new version of this model...",
+        "Created version '2' of model 'tiny'.",
+    ]
+
+
+def test_stderr_is_passed_on_when_the_block_fails(capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(RuntimeError), stderr_notes_to_debug_log():
+        print("MLflow said why", file=sys.stderr)
+        raise RuntimeError("log_model failed")
+    assert capsys.readouterr().err == "MLflow said why\n"

@@ -7,9 +7,13 @@ filters before any command imports MLflow, OmegaConf or the pipelines.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import re
+import sys
 import warnings
+from collections.abc import Iterator
 
 # (message regex, category, module regex) of each warning silenced, and why.
 WARNING_FILTERS: tuple[tuple[str, type[Warning], str], ...] = (
@@ -36,6 +40,16 @@ LOG_FILTERS: tuple[tuple[str, str], ...] = (
 )
 
 
+# Lines that MLflow prints straight to stderr (``eprint``, which no log filter reaches) when it
+# registers a model version; the run's summary says the same ("registered: version N"), so
+# :func:`stderr_notes_to_debug_log` moves them to the debug log.
+STDERR_NOTES: tuple[str, ...] = (
+    r"^Successfully registered model '.*'\.$",
+    r"^Registered model '.*' already exists\. Creating a new version of this model\.\.\.$",
+    r"^Created version '.*' of model '.*'\.$",
+)
+
+
 class DropMessages(logging.Filter):
     """Drop the records whose message matches ``pattern``."""
 
@@ -58,6 +72,24 @@ def install_filters() -> None:
             for found in logger.filters
         ):
             logger.addFilter(DropMessages(pattern))
+
+
+@contextlib.contextmanager
+def stderr_notes_to_debug_log() -> Iterator[None]:
+    """Inside: the :data:`STDERR_NOTES` printed to stderr go to the debug log; every other line
+    is written to stderr as it was when the block ends, also when the block raises."""
+    notes = re.compile("|".join(STDERR_NOTES))
+    terminal = sys.stderr
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            yield
+    finally:
+        for line in captured.getvalue().splitlines(keepends=True):
+            if notes.match(line.strip()):
+                logging.getLogger(__name__).debug("%s", line.strip())
+            else:
+                terminal.write(line)
 
 
 _PYDANTIC_ERROR = re.compile(

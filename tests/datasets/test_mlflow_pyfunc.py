@@ -3,9 +3,7 @@ project's uv files (issue #11: they were copied into every version)."""
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 from importlib.metadata import version
 from pathlib import Path
 
@@ -14,11 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from linear_nets.datasets.mlflow_pyfunc import (
-    UV_AUTO_DETECT,
-    MlflowPyfuncModelDataset,
-    _registry_notes_to_log,
-)
+from linear_nets.datasets.mlflow_pyfunc import UV_AUTO_DETECT, MlflowPyfuncModelDataset
 from linear_nets.serving.pyfunc import PyfuncPackage
 from linear_nets.tracking.registry import Candidate
 from tests.support import inside
@@ -67,27 +61,3 @@ def test_logged_model_has_pinned_requirements_and_no_uv_files(
         assert f"mlflow=={version('mlflow')}" in requirements
         rows = pd.DataFrame({"a": [1.0], "b": [1.0]})
         assert list(mlflow.pyfunc.load_model("models:/tiny/1").predict(rows)) == [1.5]
-
-
-def test_registry_notes_go_to_the_log_and_other_output_passes(
-    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
-):
-    with caplog.at_level(logging.DEBUG, logger="linear_nets"), _registry_notes_to_log():
-        print("Successfully registered model 'tiny'.", file=sys.stderr)
-        print("Registered model 'tiny' already exists. Creating a new version of this model...",
-              file=sys.stderr)  # fmt: skip
-        print("Created version '2' of model 'tiny'.", file=sys.stderr)
-        print("WARNING something the user must see", file=sys.stderr)
-    assert capsys.readouterr().err == "WARNING something the user must see\n"
-    assert [r.getMessage() for r in caplog.records] == [
-        "MLflow: Successfully registered model 'tiny'.",
-        "MLflow: Registered model 'tiny' already exists. Creating a new version of this model...",
-        "MLflow: Created version '2' of model 'tiny'.",
-    ]
-
-
-def test_output_is_passed_on_when_logging_fails(capsys: pytest.CaptureFixture[str]):
-    with pytest.raises(RuntimeError), _registry_notes_to_log():
-        print("MLflow said why", file=sys.stderr)
-        raise RuntimeError("log_model failed")
-    assert capsys.readouterr().err == "MLflow said why\n"

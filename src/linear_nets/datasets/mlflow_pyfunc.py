@@ -10,13 +10,9 @@ its preprocessing (JSON) as plain artifacts, so loading it unpickles nothing.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import logging
 import os
-import re
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +24,7 @@ from kedro.io import AbstractDataset, DatasetError
 import linear_nets
 from linear_nets.datasets.mlflow_deferred import log_when_done
 from linear_nets.serving.pyfunc import CONFIG, WEIGHTS, PyfuncPackage
+from linear_nets.terminal import stderr_notes_to_debug_log
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +109,7 @@ class MlflowPyfuncModelDataset(AbstractDataset[PyfuncPackage, Any]):
         with (
             tempfile.TemporaryDirectory() as tmp,
             _without_uv_project_files(),
-            _registry_notes_to_log(),
+            stderr_notes_to_debug_log(),  # MLflow's "Created version …": the summary says it
         ):
             weights, config = Path(tmp, "weights.pt"), Path(tmp, "config.json")
             torch.save(package.weights, weights)
@@ -163,30 +160,6 @@ def _without_uv_project_files() -> Iterator[None]:
             os.environ.pop(UV_AUTO_DETECT, None)
         else:
             os.environ[UV_AUTO_DETECT] = before
-
-
-REGISTRY_NOTES = re.compile(
-    r"^(Successfully registered model '.*'\.|Created version '.*' of model '.*'\."
-    r"|Registered model '.*' already exists\. Creating a new version of this model\.\.\.)$"
-)
-"""What MLflow prints to stderr itself (``eprint``, beyond any log filter) when it registers a
-version; the run's summary says the same, so these go to the log at debug level."""
-
-
-@contextmanager
-def _registry_notes_to_log() -> Iterator[None]:
-    """Move MLflow's registry notes from stderr to the debug log; pass everything else on."""
-    terminal = sys.stderr
-    captured = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(captured):
-            yield
-    finally:
-        for line in captured.getvalue().splitlines(keepends=True):
-            if REGISTRY_NOTES.match(line.strip()):
-                logger.debug("MLflow: %s", line.strip())
-            else:
-                terminal.write(line)
 
 
 def _requirements() -> list[str]:
