@@ -306,6 +306,18 @@ HEADLINE_METRICS = {
     "ols_test_mse",
 }
 
+# the columns of a regression run's coefficient table, in order, as the README describes them
+COEFFICIENT_TABLE_COLUMNS = [
+    "feature",
+    "model",
+    "ols",
+    "std_error",
+    "t_value",
+    "p_value",
+    "ci_low",
+    "ci_high",
+]
+
 HEADER = [f" header line {i}" for i in range(1, 23)]
 
 

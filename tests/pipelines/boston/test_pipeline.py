@@ -13,7 +13,13 @@ from kedro.validation.exceptions import ParameterValidationError
 
 from linear_nets.engine import TrainingDivergedError
 from linear_nets.pipelines.boston.nodes import FEATURES
-from tests.support import HEADLINE_METRICS, latest_output, mlflow_client, run_pipeline
+from tests.support import (
+    COEFFICIENT_TABLE_COLUMNS,
+    HEADLINE_METRICS,
+    latest_output,
+    mlflow_client,
+    run_pipeline,
+)
 
 
 def _runs(project: Path):
@@ -77,16 +83,7 @@ def test_full_run_is_tracked_and_persisted(kedro_project: Path):
     coefficients = pd.read_csv(
         latest_output(kedro_project, "data/08_reporting/boston_coefficients.csv")
     )
-    assert list(coefficients.columns) == [
-        "feature",
-        "model",
-        "ols",
-        "std_error",
-        "t_value",
-        "p_value",
-        "ci_low",
-        "ci_high",
-    ]
+    assert list(coefficients.columns) == COEFFICIENT_TABLE_COLUMNS
     assert coefficients["feature"].tolist() == [*FEATURES, "intercept"]
     # the trained network, mapped back to original units, sits on least squares
     np.testing.assert_allclose(coefficients["model"], coefficients["ols"], rtol=2e-3, atol=1e-3)

@@ -25,7 +25,7 @@ from linear_nets.pipelines.regression.nodes import (
 )
 from linear_nets.serving.regression import RegressionPredictor
 from linear_nets.tracking.registry import RegistryConfig
-from tests.support import HEADLINE_METRICS
+from tests.support import COEFFICIENT_TABLE_COLUMNS, HEADLINE_METRICS
 
 from .tables import NAMES, TRUE_B, TRUE_W, linear_table
 
@@ -159,16 +159,7 @@ class TestCoefficients:
         table = tabulate_coefficients(
             trained["state_dict"], trained["scaler"], trained["raw_train"]
         )
-        assert list(table.columns) == [
-            "feature",
-            "model",
-            "ols",
-            "std_error",
-            "t_value",
-            "p_value",
-            "ci_low",
-            "ci_high",
-        ]
+        assert list(table.columns) == COEFFICIENT_TABLE_COLUMNS
         assert table["feature"].tolist() == [*NAMES, "intercept"]
         np.testing.assert_allclose(table["model"], table["ols"], rtol=1e-3, atol=1e-3)
         truth = np.array([*TRUE_W, TRUE_B])
