@@ -8,6 +8,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
+import mlflow.pyfunc
+import mlflow.utils.environment
 import pandas as pd
 import pytest
 import torch
@@ -61,3 +63,27 @@ def test_logged_model_has_pinned_requirements_and_no_uv_files(
         assert f"mlflow=={version('mlflow')}" in requirements
         rows = pd.DataFrame({"a": [1.0], "b": [1.0]})
         assert list(mlflow.pyfunc.load_model("models:/tiny/1").predict(rows)) == [1.5]
+
+
+@pytest.mark.slow  # logs and registers a real model per case
+@pytest.mark.parametrize("pins", [None, ["numpy==0.0.1"]], ids=["environment", "given"])
+def test_mlflow_checks_only_the_pins_a_user_gives(
+    tmp_path: Path, empty_mlflow_store: Path, monkeypatch: pytest.MonkeyPatch, pins: list | None
+):
+    # pins read from this environment match it by construction; pins passed in may not
+    checked: list[list[str]] = []
+    for module in (mlflow.utils.environment, mlflow.pyfunc):
+        monkeypatch.setattr(module, "warn_dependency_requirement_mismatches", checked.append)
+    store = tmp_path / "mlflow.db"
+    store.write_bytes(empty_mlflow_store.read_bytes())
+    dataset = MlflowPyfuncModelDataset(registered_model_name="tiny", pip_requirements=pins)
+
+    with inside(tmp_path):
+        mlflow.set_tracking_uri(f"sqlite:///{store}")
+        with mlflow.start_run() as run:
+            assert dataset._log(run.info.run_id, _package()) == "1"
+
+    if pins is None:
+        assert checked == []
+    else:
+        assert checked and all("numpy==0.0.1" in requirements for requirements in checked)

@@ -15,7 +15,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import linear_nets
 from linear_nets.datasets.mlflow_deferred import log_when_done
 from linear_nets.serving.pyfunc import CONFIG, WEIGHTS, PyfuncPackage
 from linear_nets.terminal import stderr_notes_to_debug_log
+from linear_nets.tracking.mlflow_checks import pins_read_from_this_environment
 
 logger = logging.getLogger(__name__)
 
@@ -106,10 +107,12 @@ class MlflowPyfuncModelDataset(AbstractDataset[PyfuncPackage, Any]):
             inputs=Schema([ColSpec(AnyType(), column, required=False) for column in columns]),
             outputs=Schema([ColSpec(DataType[package.output_type])]),
         )
+        pins = self._pip_requirements
         with (
             tempfile.TemporaryDirectory() as tmp,
             _without_uv_project_files(),
             stderr_notes_to_debug_log(),  # MLflow's "Created version …": the summary says it
+            pins_read_from_this_environment() if pins is None else nullcontext(),
         ):
             weights, config = Path(tmp, "weights.pt"), Path(tmp, "config.json")
             torch.save(package.weights, weights)
@@ -122,7 +125,7 @@ class MlflowPyfuncModelDataset(AbstractDataset[PyfuncPackage, Any]):
                 signature=signature,
                 input_example=package.input_example,
                 registered_model_name=self._registered_model_name,
-                pip_requirements=self._pip_requirements or _requirements(),
+                pip_requirements=pins or _requirements(),
             )
         version = str(info.registered_model_version)
         logger.info("Registered %s version %s", self._registered_model_name, version)

@@ -32,7 +32,7 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
-from linear_nets.tracking import deferred, liveness, store
+from linear_nets.tracking import deferred, liveness, mlflow_checks, store
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +124,7 @@ class MlflowTrackingHook:
             )
             if killed:
                 logger.warning("Marked KILLED the runs whose process died: %s", killed)
+        mlflow_checks.skip_notebook_probes_without_ipython()  # start_run's notebook probes
         self._mlflow.before_pipeline_run(run_params, pipeline, catalog)
         run = mlflow.active_run()
         if run is None or not self._mlflow._is_mlflow_enabled:
