@@ -32,6 +32,22 @@ def test_every_row_once_per_epoch(n: int, batch_size: int) -> None:
         assert sorted(torch.cat(seen).long().tolist()) == list(range(n))
 
 
+@pytest.mark.parametrize("gather_bytes", [1, 64, 8 << 20])
+def test_batches_are_the_seeded_permutation_in_batch_order(
+    monkeypatch: pytest.MonkeyPatch, gather_bytes: int
+) -> None:
+    # gathered a chunk of batches at a time (one batch, three and a part, the whole epoch):
+    # always the rows of one seeded permutation, batch after batch
+    monkeypatch.setattr("linear_nets.engine.sources.GATHER_BYTES", gather_bytes)
+    X, y = _rows(103)
+    batches, generator = TensorSource(X, y, 10, seed=4), torch.Generator().manual_seed(4)
+    for _ in range(2):  # epochs
+        order = torch.randperm(103, generator=generator)
+        expected = [order[start : start + 10] for start in range(0, 103, 10)]
+        got = [y_batch.long() for _, y_batch in batches]
+        assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
+
+
 def test_order_is_shuffled_and_changes_between_epochs() -> None:
     batches = TensorSource(*_rows(200), 20, seed=0)
     first = torch.cat([y for _, y in batches])

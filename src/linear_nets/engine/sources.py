@@ -41,6 +41,10 @@ class Source(Protocol):
     def to(self, device: torch.device) -> Source: ...
 
 
+GATHER_BYTES = 8 << 20
+"""How many bytes of shuffled rows :class:`TensorSource` gathers at a time."""
+
+
 class TensorSource:
     """Iterate over ``(X, y)`` in shuffled minibatches; full batch when ``batch_size`` is None.
 
@@ -72,12 +76,17 @@ class TensorSource:
         if self.batch_size == self.n:
             yield self.X, self.y
             return
-        # One gather of the whole epoch, then views of it: the same rows in the same order as
-        # a gather per batch, with one indexing call per epoch instead of one per batch.
+        # One gather per chunk of whole batches (about GATHER_BYTES), then views of it: the same
+        # rows in the same order as a gather per batch, with few indexing calls for small
+        # batches, and no epoch-sized copy (a fresh 150 MB each Fashion-MNIST epoch, 1.7x slower).
         order = torch.randperm(self.n, generator=self.generator).to(self.X.device)
-        X, y = self.X.index_select(0, order), self.y.index_select(0, order)
-        for start in range(0, self.n, self.batch_size):
-            yield X[start : start + self.batch_size], y[start : start + self.batch_size]
+        row_bytes = max(self.X[0].numel() * self.X.element_size(), 1)
+        chunk = max(GATHER_BYTES // (row_bytes * self.batch_size), 1) * self.batch_size
+        for first in range(0, self.n, chunk):
+            rows = order[first : first + chunk]
+            X, y = self.X.index_select(0, rows), self.y.index_select(0, rows)
+            for start in range(0, len(rows), self.batch_size):
+                yield X[start : start + self.batch_size], y[start : start + self.batch_size]
 
 
 def table_to_tensors(table: Any, target: str, *, where: str = "") -> Batch:
