@@ -101,9 +101,8 @@ class FashionMNISTSource:
         """
         pins = dict(MD5 if md5 is None else md5)
         limits = limits or DEFAULT_LIMITS
-        for name in FILES:
-            self._ensure(name, pins[name], mirror, limits)
-        arrays = {name: self._read(name, pins[name]) for name in FILES}
+        archives = {name: self._ensure(name, pins[name], mirror, limits) for name in FILES}
+        arrays = {name: self._decode(name, archives.pop(name)) for name in FILES}
         splits = {
             "train_images": arrays[FILES[0]],
             "train_labels": arrays[FILES[1]],
@@ -124,14 +123,16 @@ class FashionMNISTSource:
         )
         return splits
 
-    def _ensure(self, name: str, expected: str, mirror: str | None, limits: DownloadLimits) -> None:
-        """Make ``root/name`` a file with the ``expected`` md5, from the mirror if needed."""
+    def _ensure(
+        self, name: str, expected: str, mirror: str | None, limits: DownloadLimits
+    ) -> bytes:
+        """The bytes of ``root/name``, read once and md5-checked, fetched first if needed."""
         archive = self.root / name
         cached = ""
         if archive.is_file():
-            actual = _md5(archive.read_bytes())
-            if actual == expected:
-                return
+            data = archive.read_bytes()
+            if (actual := _md5(data)) == expected:
+                return data
             cached = f"the cached {archive} is corrupt (md5 {actual}, expected {expected}) and "
             logger.warning(
                 "%s has md5 %s, not the pinned %s; fetching it again", *(archive, actual, expected)
@@ -155,6 +156,10 @@ class FashionMNISTSource:
             if not cached:
                 raise
             raise FashionMNISTFileError(f"{cached}{exc}") from exc
+        data = archive.read_bytes()  # the fetched file, checked again as it is read
+        if (actual := _md5(data)) != expected:
+            raise FashionMNISTFileError(f"{archive} is corrupt: md5 {actual}, expected {expected}")
+        return data
 
     def _copy(self, mirror: Path, name: str, expected: str) -> None:
         """Copy ``name`` out of a local mirror directory after its md5 check."""
@@ -176,12 +181,9 @@ class FashionMNISTSource:
         partial.replace(self.root / name)
         logger.info("Copied %s from %s (md5 verified)", name, folder)
 
-    def _read(self, name: str, expected: str) -> torch.Tensor:
-        """The archive's array, from bytes whose md5 was checked as they were read."""
+    def _decode(self, name: str, data: bytes) -> torch.Tensor:
+        """The archive's array, from its md5-checked bytes."""
         archive = self.root / name
-        data = archive.read_bytes()
-        if (actual := _md5(data)) != expected:
-            raise FashionMNISTFileError(f"{archive} is corrupt: md5 {actual}, expected {expected}")
         try:
             payload = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as exc:
