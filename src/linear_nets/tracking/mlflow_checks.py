@@ -43,9 +43,9 @@ def skip_notebook_probes_without_ipython() -> None:
 
 def _when_ipython_imported(module: Any, name: str, otherwise: Callable[[], Any]) -> None:
     """Replace ``module.name`` by a function that calls it only once IPython is imported."""
-    original = getattr(module, name)
-    if getattr(original, _MARK, False):
-        return
+    original = getattr(module, name, None)
+    if original is None or getattr(original, _MARK, False):
+        return  # gone in another MLflow version: its own check runs (tests/tracking tell)
 
     @functools.wraps(original)
     def probe() -> Any:
@@ -65,13 +65,15 @@ def pins_read_from_this_environment() -> Iterator[None]:
 
     modules = (mlflow.utils.environment, mlflow.pyfunc)
     name = "warn_dependency_requirement_mismatches"
-    before: list[Callable[..., Any]] = [getattr(module, name) for module in modules]
-    for module in modules:
+    before: dict[Any, Callable[..., Any]] = {
+        module: getattr(module, name) for module in modules if hasattr(module, name)
+    }
+    for module in before:
         setattr(module, name, _satisfied)
     try:
         yield
     finally:
-        for module, original in zip(modules, before, strict=True):
+        for module, original in before.items():
             setattr(module, name, original)
 
 
