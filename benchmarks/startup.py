@@ -86,7 +86,7 @@ def timed(command: list[str], cwd: Path) -> tuple[float, str]:
 
 def main(argv: list[str] | None = None) -> list[Row]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=3, help="rounds; each figure is the best")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds; each figure is the best")
     parser.add_argument("--mirror", type=Path, help="folder with the four Fashion-MNIST .gz files")
     parser.add_argument("--json", type=Path, help="write the rows to this file")
     args = parser.parse_args(argv)
