@@ -45,6 +45,21 @@ def test_short_message_names_each_invalid_field_on_one_line():
     )
 
 
+def test_an_unknown_field_of_a_typed_block_gets_the_nearest_known_key():
+    known = {"boston.train.optimiser": "boston.train.optimizer"}
+    assert short_message(ParameterValidationError(KEDRO_VALIDATION), nearest=known.get) == (
+        "invalid parameters:\n"
+        "  boston.train.lr: Input should be greater than 0 (got -1)\n"
+        "  boston.train.optimiser: Extra inputs are not permitted (got 'sgd'); "
+        "did you mean 'boston.train.optimizer'?\n"
+        "  boston.split: value is None but type is not Optional"
+    )
+    # nothing near: the line stays as Kedro's validation said it
+    assert "did you mean" not in short_message(
+        ParameterValidationError(KEDRO_VALIDATION), nearest=lambda path: None
+    )
+
+
 def test_short_message_is_the_first_line_and_never_empty():
     assert short_message(ValueError("\n  training diverged at epoch 2.\n  details")) == (
         "training diverged at epoch 2."
@@ -95,6 +110,13 @@ def test_kedro_run_prints_the_invalid_field_not_a_traceback(kedro_project: Path)
         run, ["--pipeline=boston", "--params", "boston.train.lr=-1", "--verbose"]
     )
     assert isinstance(verbose.exception, ParameterValidationError)
+
+    typo = CliRunner().invoke(run, ["--pipeline=boston", "--params", "boston.train.lrr=0.1"])
+    assert typo.exit_code == 1
+    assert (
+        "invalid parameter boston.train.lrr: Extra inputs are not permitted (got 0.1); "
+        "did you mean 'boston.train.lr'?"
+    ) in typo.output
 
 
 NOISE = (

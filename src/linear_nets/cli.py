@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +46,28 @@ def run(verbose: bool, pipeline: str | None, pipelines: list[str], **options: An
         error_log.error("kedro run failed", exc_info=error)
         if verbose:
             raise
+        message = short_message(error, nearest=_nearest_parameter(pipelines))
         raise click.ClickException(
-            f"{short_message(error)}\n(the traceback is in info.log; --verbose shows it here)"
+            f"{message}\n(the traceback is in info.log; --verbose shows it here)"
         ) from None
+
+
+def _nearest_parameter(names: list[str]) -> Callable[[str], str | None]:
+    """The typed parameter key of the pipelines ``names`` nearest to a dotted path, if any."""
+
+    def nearest(path: str) -> str | None:
+        from kedro.framework.project import pipelines as registry
+        from kedro.pipeline import Pipeline
+
+        from linear_nets.params_check import known_keys, typed_parameters
+
+        try:
+            pipeline = sum((registry[name] for name in names or ["__default__"]), Pipeline([]))
+        except KeyError:
+            return None
+        return known_keys({}, typed_parameters(pipeline)).nearest(path)
+
+    return nearest
 
 
 @cli.command()

@@ -13,7 +13,7 @@ import logging
 import re
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 # (message regex, category, module regex) of each warning silenced, and why.
 WARNING_FILTERS: tuple[tuple[str, type[Warning], str], ...] = (
@@ -100,29 +100,36 @@ _PYDANTIC_ERROR = re.compile(
 _PARAMETER = re.compile(r"^- Parameter '(?P<key>[^']+)': (?P<rest>.*)$", re.MULTILINE)
 
 
-def _parameter_lines(text: str) -> list[str]:
+_EXTRA_FIELD = "Extra inputs are not permitted"  # pydantic's extra_forbidden: a key typo
+
+
+def _parameter_lines(text: str, nearest: Callable[[str], str | None] | None) -> list[str]:
     """``Parameter validation failed:`` text from Kedro → one line per invalid field."""
     lines: list[str] = []
     starts = list(_PARAMETER.finditer(text))
     for number, start in enumerate(starts):
         end = starts[number + 1].start() if number + 1 < len(starts) else len(text)
         key, block = start["key"], text[start.end() : end]
-        fields = [
-            f"{key}.{found['field'].strip()}: {found['message'].strip()}"
-            + (f" (got {found['value']})" if found["value"] else "")
-            for found in _PYDANTIC_ERROR.finditer(block.strip("\n"))
-            if not found["field"].startswith("For further information")
-        ]
+        fields = []
+        for found in _PYDANTIC_ERROR.finditer(block.strip("\n")):
+            if found["field"].startswith("For further information"):
+                continue
+            path, message = f"{key}.{found['field'].strip()}", found["message"].strip()
+            line = f"{path}: {message}" + (f" (got {found['value']})" if found["value"] else "")
+            if message == _EXTRA_FIELD and nearest is not None and (hint := nearest(path)):
+                line += f"; did you mean '{hint}'?"
+            fields.append(line)
         lines.extend(fields or [f"{key}: {start['rest'].strip()}"])
     return lines
 
 
-def short_message(error: BaseException) -> str:
+def short_message(error: BaseException, nearest: Callable[[str], str | None] | None = None) -> str:
     """The part of ``error`` a user needs: its first line, or one line per invalid parameter
-    for Kedro's parameter validation; never empty (the error's type name at least)."""
+    for Kedro's parameter validation, where ``nearest`` (a known key for a dotted path) turns
+    an unknown field into a suggestion; never empty (the error's type name at least)."""
     text = str(error).strip()
     if text.startswith("Parameter validation failed:"):
-        lines = _parameter_lines(text)
+        lines = _parameter_lines(text, nearest)
         if len(lines) == 1:
             return f"invalid parameter {lines[0]}"
         if lines:
