@@ -33,12 +33,15 @@ def skip_notebook_probes_without_ipython() -> None:
     from mlflow.tracking.context import jupyter_notebook_context as jupyter
     from mlflow.utils import databricks_utils as databricks
 
-    def no_dbutils() -> Any:
-        raise databricks._NoDbutilsError
-
     # each original imports IPython to call get_ipython(), and gives up when it returns None
     _when_ipython_imported(jupyter, "is_running_in_ipython_environment", lambda: False)
-    _when_ipython_imported(databricks, "_get_dbutils", no_dbutils)
+    no_dbutils = getattr(databricks, "_NoDbutilsError", None)  # what _get_dbutils raises then
+    if no_dbutils is not None:
+        _when_ipython_imported(databricks, "_get_dbutils", functools.partial(_raise, no_dbutils))
+
+
+def _raise(error: type[Exception]) -> Any:
+    raise error
 
 
 def _when_ipython_imported(module: Any, name: str, otherwise: Callable[[], Any]) -> None:
