@@ -90,6 +90,13 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--mirror", type=Path, help="folder with the four Fashion-MNIST .gz files")
     parser.add_argument("--json", type=Path, help="write the rows to this file")
     args = parser.parse_args(argv)
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        print(
+            "note: PYTHONDONTWRITEBYTECODE is set, so no command caches its compiled modules: "
+            "unless the environment was compiled (bin/uv sync --compile-bytecode), every figure "
+            "includes compiling torch and MLflow",
+            file=sys.stderr,
+        )
 
     kedro = str(Path(sys.executable).with_name("kedro"))
     commands: dict[str, list[str]] = {
