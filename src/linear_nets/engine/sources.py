@@ -3,10 +3,10 @@
 Both kinds are a :class:`Source`: ``len()`` batches per epoch, iterating yields the next
 epoch's ``(X, y)`` batches on the training device, ``to(device)`` says which device that is.
 
-- :class:`TensorSource` holds the data on the device: one ``randperm`` and one gather per
-  epoch, then contiguous slices (views) of the shuffled copy, which costs one extra copy of
-  the data while an epoch runs. No per-row ``Dataset.__getitem__`` and no host-to-device copy
-  per batch (what ``DataLoader(TensorDataset)`` does).
+- :class:`TensorSource` holds the data on the device: one ``randperm`` per epoch, the
+  shuffled rows gathered ``GATHER_BYTES`` (8 MB) at a time, then contiguous slices (views) of
+  each gathered chunk. No per-row ``Dataset.__getitem__``, no host-to-device copy per batch
+  (what ``DataLoader(TensorDataset)`` does), and no second copy of the whole data.
 - :class:`PartitionSource` streams partitions (e.g. Parquet files through kedro-datasets'
   ``PartitionedDataset``) that need not fit in memory: the partitions in a seeded random
   order each epoch, their rows shuffled within a buffer of ``shuffle_buffer`` rows, each batch
