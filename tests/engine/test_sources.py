@@ -32,12 +32,12 @@ def test_every_row_once_per_epoch(n: int, batch_size: int) -> None:
         assert sorted(torch.cat(seen).long().tolist()) == list(range(n))
 
 
-@pytest.mark.parametrize("gather_bytes", [1, 64, 8 << 20])
+@pytest.mark.parametrize("gather_bytes", [1, 240, 8 << 20])
 def test_batches_are_the_seeded_permutation_in_batch_order(
     monkeypatch: pytest.MonkeyPatch, gather_bytes: int
 ) -> None:
-    # gathered a chunk of batches at a time (one batch, three and a part, the whole epoch):
-    # always the rows of one seeded permutation, batch after batch
+    # a batch is 10 rows of 8 bytes; gathered one batch, three batches (the last chunk: one and
+    # a part) or the whole epoch at a time: always one seeded permutation, batch after batch
     monkeypatch.setattr("linear_nets.engine.sources.GATHER_BYTES", gather_bytes)
     X, y = _rows(103)
     batches, generator = TensorSource(X, y, 10, seed=4), torch.Generator().manual_seed(4)
