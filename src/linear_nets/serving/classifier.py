@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from linear_nets.serving.features import FeatureError, check_features
-from linear_nets.serving.pyfunc import CONFIG, WEIGHTS, invalid_input
 
 PIXEL_MAX = 255.0
 
@@ -102,20 +101,3 @@ class PixelClassifier:
     def predict(self, rows: Any) -> Any:
         """The predicted label index (int64) of each row of raw pixels."""
         return (self.features(rows) @ self.weight + self.bias).argmax(axis=1)
-
-
-class PixelClassifierModel:
-    """The pyfunc model ``classifier_model.py`` gives MLflow (mixed into ``PythonModel``)."""
-
-    def load_context(self, context: Any) -> None:
-        self.classifier = PixelClassifier.from_files(
-            context.artifacts[WEIGHTS], context.artifacts[CONFIG]
-        )
-
-    # `model_input` carries no type hint on purpose: MLflow would try to infer a signature from
-    # it (the logged one is explicit, with int-or-float columns) and warn that it cannot.
-    def predict(self, context: Any, model_input, params: dict[str, Any] | None = None) -> Any:
-        try:
-            return self.classifier.predict(model_input)
-        except FeatureError as error:
-            raise invalid_input(error) from None

@@ -3,7 +3,7 @@
 MLflow runs this file when it loads the model; the package never imports it.
 """
 
-from linear_nets.serving.classifier import PixelClassifierModel
+from linear_nets.serving.classifier import PixelClassifier
 from linear_nets.serving.pyfunc import set_python_model
 
-set_python_model(PixelClassifierModel)
+set_python_model(PixelClassifier)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from linear_nets.tracking.registry import Candidate
@@ -44,13 +44,41 @@ class PyfuncPackage:
         return Path(__file__).with_name(self.model_code)
 
 
-def set_python_model(body: type) -> None:
-    """Make an instance of ``body`` mixed into ``mlflow.pyfunc.PythonModel`` the model MLflow
-    loads from the calling models-from-code file."""
+class Predictor(Protocol):
+    """What a models-from-code file serves: built from the two logged artifacts, it predicts
+    raw input rows, raising ``FeatureError`` (naming column and row) on a bad one."""
+
+    @classmethod
+    def from_files(cls, weights: str, config: str, /) -> Predictor: ...
+
+    def predict(self, rows: Any) -> Any: ...
+
+
+def set_python_model(predictor: type[Predictor]) -> None:
+    """Make the model MLflow loads from the calling models-from-code file: ``predictor`` built
+    from the logged ``weights`` and ``config`` artifacts, its ``FeatureError`` answered as a
+    400 with the error's text."""
     from mlflow.models import set_model
     from mlflow.pyfunc import PythonModel
 
-    set_model(type(body.__name__, (body, PythonModel), {})())
+    from linear_nets.serving.features import FeatureError
+
+    class Model(PythonModel):
+        def load_context(self, context: Any) -> None:
+            self.predictor = predictor.from_files(
+                context.artifacts[WEIGHTS], context.artifacts[CONFIG]
+            )
+
+        # `model_input` carries no type hint on purpose: MLflow would try to infer a signature
+        # from it (the logged one is explicit, with int-or-float columns) and warn that it cannot.
+        def predict(self, context: Any, model_input, params: dict[str, Any] | None = None) -> Any:
+            try:
+                return self.predictor.predict(model_input)
+            except FeatureError as error:
+                raise invalid_input(error) from None
+
+    Model.__name__ = Model.__qualname__ = f"{predictor.__name__}Model"
+    set_model(Model())
 
 
 def invalid_input(error: Exception) -> Exception:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from linear_nets.serving.features import FeatureError, check_features
-from linear_nets.serving.pyfunc import CONFIG, WEIGHTS, invalid_input
 
 
 class RegressionPredictor:
@@ -57,20 +56,3 @@ class RegressionPredictor:
             row = int((~np.isfinite(predicted)).argmax())
             raise FeatureError(f"row {row}: the prediction is not finite ({predicted[row]})")
         return predicted
-
-
-class LinearRegressionModel:
-    """The pyfunc model ``regression_model.py`` gives MLflow (mixed into ``PythonModel``)."""
-
-    def load_context(self, context: Any) -> None:
-        self.predictor = RegressionPredictor.from_files(
-            context.artifacts[WEIGHTS], context.artifacts[CONFIG]
-        )
-
-    # `model_input` carries no type hint on purpose: MLflow would try to infer a signature from
-    # it (the logged one is explicit, with int-or-float columns) and warn that it cannot.
-    def predict(self, context: Any, model_input, params: dict[str, Any] | None = None) -> Any:
-        try:
-            return self.predictor.predict(model_input)
-        except FeatureError as error:
-            raise invalid_input(error) from None
