@@ -6,7 +6,6 @@ optionally standardised (one mean and std, or one per pixel). Arithmetic is floa
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from linear_nets.serving.features import FeatureError, check_features
@@ -70,16 +69,6 @@ class PixelClassifier:
         self.bias = coefficients["bias"].double().numpy()
         if self.weight.shape[0] != len(self.columns):
             raise ValueError(f"{self.weight.shape[0]} weight rows for {len(self.columns)} pixels")
-
-    @classmethod
-    def from_files(cls, weights: str | Path, transform: str | Path) -> PixelClassifier:
-        """Read the coefficients (a torch file, no pickled objects) and the JSON transform."""
-        import json
-
-        import torch
-
-        coefficients = torch.load(weights, map_location="cpu", weights_only=True)
-        return cls(json.loads(Path(transform).read_text()), coefficients)
 
     def features(self, rows: Any) -> Any:
         """The model's features for raw pixel rows (checked: numbers in [0, 255])."""

@@ -45,18 +45,18 @@ class PyfuncPackage:
 
 
 class Predictor(Protocol):
-    """What a models-from-code file serves: built from the two logged artifacts, it predicts
-    raw input rows, raising ``FeatureError`` (naming column and row) on a bad one."""
+    """What a models-from-code file serves: built from the logged config (JSON) and weights
+    (tensors), it predicts raw input rows, raising ``FeatureError`` (naming column and row) on
+    a bad one."""
 
-    @classmethod
-    def from_files(cls, weights: str, config: str, /) -> Predictor: ...
+    def __init__(self, config: dict[str, Any], coefficients: dict[str, Any], /) -> None: ...
 
     def predict(self, rows: Any) -> Any: ...
 
 
 def set_python_model(predictor: type[Predictor]) -> None:
     """Make the model MLflow loads from the calling models-from-code file: ``predictor`` built
-    from the logged ``weights`` and ``config`` artifacts, its ``FeatureError`` answered as a
+    from the logged ``config`` and ``weights`` artifacts, its ``FeatureError`` answered as a
     400 with the error's text."""
     from mlflow.models import set_model
     from mlflow.pyfunc import PythonModel
@@ -65,9 +65,14 @@ def set_python_model(predictor: type[Predictor]) -> None:
 
     class Model(PythonModel):
         def load_context(self, context: Any) -> None:
-            self.predictor = predictor.from_files(
-                context.artifacts[WEIGHTS], context.artifacts[CONFIG]
-            )
+            import json
+
+            import torch
+
+            config = json.loads(Path(context.artifacts[CONFIG]).read_text())
+            # a state_dict file: tensors only, nothing unpickled
+            weights = torch.load(context.artifacts[WEIGHTS], map_location="cpu", weights_only=True)
+            self.predictor = predictor(config, weights)
 
         # `model_input` carries no type hint on purpose: MLflow would try to infer a signature
         # from it (the logged one is explicit, with int-or-float columns) and warn that it cannot.

@@ -6,7 +6,6 @@ cannot overflow on the way to the prediction.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from linear_nets.serving.features import FeatureError, check_features
@@ -30,16 +29,6 @@ class RegressionPredictor:
         self.bias = float(coefficients["bias"])
         if len(self.weight) != len(self.columns):
             raise ValueError(f"{len(self.weight)} weights for {len(self.columns)} scaler columns")
-
-    @classmethod
-    def from_files(cls, weights: str | Path, scaler: str | Path) -> RegressionPredictor:
-        """Read the coefficients (a torch file, no pickled objects) and the JSON scaler."""
-        import json
-
-        import torch
-
-        coefficients = torch.load(weights, map_location="cpu", weights_only=True)
-        return cls(json.loads(Path(scaler).read_text()), coefficients)
 
     def predict(self, rows: Any) -> Any:
         """Predictions (float64 array) for ``rows`` of raw features; other columns are ignored.
