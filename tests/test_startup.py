@@ -1,4 +1,5 @@
-"""Start-up: commands that need no pipeline import no heavy library (issue #11).
+"""Start-up (issue #11): commands that need no pipeline import no heavy library, and no full
+garbage collection runs while a command imports its libraries.
 
 What a process imports is read from ``python -X importtime``; what the project's own modules
 import is recorded too, since kedro-mlflow's CLI plugin imports MLflow (and through it pandas
@@ -8,13 +9,15 @@ Timings live in ``benchmarks/startup.py``.
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support import kedro_imports
-
-pytestmark = pytest.mark.slow
+from linear_nets.startup import DEFERRED
+from tests.support import kedro_imports, run_bounded
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "matplotlib", "torchvision", "pyarrow", "pandas", "mlflow")
@@ -30,6 +33,7 @@ def heavy_names(project_imports: dict[str, list[str]], roots: tuple[str, ...]) -
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [("--help",), ("--version",)])
 def test_help_and_version_import_no_torch_matplotlib_or_pyarrow(
     kedro_project: Path, args: tuple[str, ...]
@@ -43,6 +47,7 @@ def test_help_and_version_import_no_torch_matplotlib_or_pyarrow(
     assert heavy_names(project_imports, HEAVY) == []
 
 
+@pytest.mark.slow
 def test_registry_list_imports_no_matplotlib_torchvision_or_mlflow_flavours(kedro_project: Path):
     imported, project_imports, output = kedro_imports(kedro_project, "registry", "list")
 
@@ -51,3 +56,68 @@ def test_registry_list_imports_no_matplotlib_torchvision_or_mlflow_flavours(kedr
     assert not {"matplotlib", "torchvision"} & imported
     # no MLflow at all from the project's modules, so none of its model flavours either
     assert heavy_names(project_imports, ("matplotlib", "torchvision", "mlflow")) == []
+
+
+# Records each full collection of a `kedro` command: was the start-up still on, and at the end
+# the thresholds, how many objects were frozen, and what Python's defaults are.
+_COLLECTION_RECORDER = r"""
+import atexit, gc, json, os, sys
+
+defaults = gc.get_threshold()
+full: list[str] = []
+
+
+def _record(phase, info):
+    if phase == "start" and info["generation"] == 2:
+        startup = sys.modules.get("linear_nets.startup")
+        full.append("before settings" if startup is None else
+                    "start-up" if startup.in_startup() else "after")
+
+
+gc.callbacks.append(_record)
+
+
+@atexit.register
+def _write() -> None:
+    with open(os.environ["COLLECTIONS_OUT"], "w") as out:
+        json.dump({"full": full, "threshold": gc.get_threshold(), "defaults": defaults,
+                   "frozen": gc.get_freeze_count()}, out)
+
+
+sys.argv = ["kedro", *sys.argv[1:]]
+from kedro.framework.cli.cli import main
+
+main()
+"""
+
+
+def test_settings_defer_full_collections_until_the_startup_ends():
+    script = (
+        "import gc, json; defaults = gc.get_threshold(); import linear_nets.settings; "
+        "from linear_nets.startup import end_startup; during = gc.get_threshold(); "
+        "end_startup(); end_startup(); "
+        "print(json.dumps([defaults, during, gc.get_threshold(), gc.get_freeze_count()]))"
+    )
+    code, stdout, stderr = run_bounded([sys.executable, "-c", script], timeout_s=120)
+    assert code == 0, stderr
+    defaults, during, after, frozen = json.loads(stdout)
+
+    assert during == [defaults[0], defaults[1], DEFERRED]  # the young generations still collect
+    assert after == defaults
+    assert frozen > 10_000  # the modules imported so far are never scanned again
+
+
+@pytest.mark.slow
+def test_a_run_makes_no_full_collection_during_its_startup(kedro_project: Path):
+    out = kedro_project / "collections.json"
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "COLLECTIONS_OUT": str(out)}
+    command = [sys.executable, "-c", _COLLECTION_RECORDER, "run", "--pipeline=boston"]
+    code, stdout, stderr = run_bounded(command, timeout_s=300, cwd=kedro_project, env=env)
+    assert code == 0, (stdout + stderr)[-4000:]
+    seen = json.loads(out.read_text())
+
+    # with Python's thresholds throughout, a boston run makes eight
+    assert "start-up" not in seen["full"]
+    assert len(seen["full"]) <= 3
+    assert seen["threshold"] == seen["defaults"]
+    assert seen["frozen"] > 100_000  # kedro, MLflow, torch, the pipelines

@@ -9,9 +9,11 @@ from omegaconf.resolvers import oc
 
 from linear_nets.hooks import RunSummaryHook
 from linear_nets.params_check import ParameterKeysHook
+from linear_nets.startup import StartupHook, defer_full_collections
 from linear_nets.tracking.hook import MlflowTrackingHook
 from linear_nets.tracking.privacy import keep_private
 
+defer_full_collections()  # until the catalog exists: see startup.py (about a second per run)
 keep_private()  # no telemetry or update checks, in every kedro command (LINEAR_NETS_TELEMETRY=on)
 # mlflow.start_run imports IPython on every run to look for a Databricks job to resume (~0.9 s);
 # this project never runs as one
@@ -19,7 +21,7 @@ os.environ.setdefault("MLFLOW_ENABLE_SGC_RUN_RESUMPTION_FOR_DATABRICKS_JOBS", "f
 
 # Hooks run in last-in-first-out order: the MLflow hook opens the run before the others look
 # for it. It drives kedro-mlflow's own hook, whose automatic registration is disabled here.
-HOOKS = (RunSummaryHook(), MlflowTrackingHook(), ParameterKeysHook())
+HOOKS = (StartupHook(), RunSummaryHook(), MlflowTrackingHook(), ParameterKeysHook())
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow")
 
 CONFIG_LOADER_ARGS = {
