@@ -5,6 +5,8 @@ from __future__ import annotations
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
+from linear_nets.startup import end_startup
+
 DEFAULT_PIPELINE = "boston"
 TEMPLATES = ("regression",)
 """Modular pipelines that only run inside an instance (``boston``, ``tabular``), not alone."""
@@ -23,4 +25,5 @@ def register_pipelines() -> dict[str, Pipeline]:
     # `kedro run --pipelines=synthetic`; a bare `kedro run` loads them all.
     if DEFAULT_PIPELINE in pipelines:
         pipelines["__default__"] = pipelines[DEFAULT_PIPELINE]
+    end_startup()  # the pipelines' imports (torch) are done: full collections may run again
     return pipelines

@@ -4,11 +4,13 @@ Importing Kedro, MLflow and torch builds about half a million Python objects tha
 as the process. CPython's collector takes each wave of them for new long-lived objects and
 scans the whole, growing heap again: eight full collections in a boston run, about a second,
 that free nothing. :func:`defer_full_collections` (``settings.py``, before any command imports
-those libraries) holds them off during start-up; :func:`end_startup` (:class:`StartupHook`,
-once the catalog exists) moves what start-up built into the permanent generation, which later
-collections never scan, and gives Python its own thresholds back. A process that never creates
-a catalog (``kedro --help``, a kedro-viz server without hooks) keeps collecting its young
-generations, and fully once every thousand middle collections instead of every ten.
+those libraries) holds them off during start-up. :func:`end_startup` moves what start-up built
+into the permanent generation, which later collections never scan, and gives Python its own
+thresholds back. Start-up ends once the pipelines are registered (``register_pipelines``: every
+command that loads them, ``kedro run``, ``kedro viz``, ``kedro registry list``) or the catalog
+is created (:class:`StartupHook`: sessions that never load the pipelines, such as a notebook's),
+whichever comes first. The young generations collect throughout, and a process that does
+neither (``kedro --help``) still collects fully once every thousand middle collections.
 """
 
 from __future__ import annotations
@@ -42,8 +44,7 @@ def end_startup() -> None:
 
 
 class StartupHook:
-    """Ends the start-up once the catalog is created: in ``kedro run`` after the pipelines are
-    imported, and in every other session (``kedro ipython``, ``kedro viz --include-hooks``)."""
+    """Ends the start-up once the catalog is created, if the pipelines did not end it first."""
 
     @hook_impl
     def after_catalog_created(self) -> None:
