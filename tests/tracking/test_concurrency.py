@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.support import mlflow_client, stop_group
+from tests.support import mlflow_client, run_pipeline, stop_group
 
 KEDRO = Path(sys.executable).with_name("kedro")
 RUN_TIMEOUT_S = 900  # several cold processes sharing two cores
@@ -110,3 +110,24 @@ def test_concurrent_runs_each_read_and_log_only_their_own_data(kedro_project: Pa
         assert run.data.metrics["test_mse"] == pytest.approx(metrics["test_mse"])
         test_rows.add(tuple(split.index))
     assert len(test_rows) == len(seeds)  # three seeds, three different test sets
+
+
+@pytest.mark.slow
+def test_runs_whose_sessions_start_in_the_same_millisecond_save_apart(
+    kedro_project: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # what two processes started together may get: Kedro's session id is the time in ms
+    monkeypatch.setattr(
+        "kedro.framework.session.session.generate_timestamp", lambda: "2026-11-23T19.33.46.907Z"
+    )
+    run_pipeline(kedro_project, "landscape")
+    run_pipeline(kedro_project, "landscape")  # failed: "Save path ... must not exist"
+
+    client = mlflow_client(kedro_project)
+    experiment = client.get_experiment_by_name("linear_nets.landscape")
+    runs = client.search_runs([experiment.experiment_id])
+    versions = sorted(run.data.tags["kedro.save_version"] for run in runs)
+    assert versions == ["2026-11-23T19.33.46.907Z", "2026-11-23T19.33.46.908Z"]
+    assert [run.info.status for run in runs] == ["FINISHED"] * 2
+    trace = kedro_project / "data/07_model_output/landscape_trace.parquet"
+    assert sorted(path.name for path in trace.iterdir()) == versions

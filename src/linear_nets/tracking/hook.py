@@ -8,7 +8,8 @@ project needs around it:
   artifact roots follow the project folder (:mod:`linear_nets.tracking.store`);
 - one experiment per pipeline, ``<experiment.name>.<pipeline>`` (``linear_nets.boston``);
 - every versioned dataset the pipeline writes is pinned to load the run's own save version,
-  so a run never reads files of a run beside it;
+  so a run never reads files of a run beside it, and that version is one no other run of the
+  project has, even one started in the same millisecond (:mod:`.save_versions`);
 - parameters logged once, typed ones flattened (``boston.train.lr``), and tags without object
   reprs; the git commit as ``mlflow.source.git.commit``;
 - the datasets' MLflow logging is deferred until the pipeline succeeded, then done in phases
@@ -32,7 +33,7 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
-from linear_nets.tracking import deferred, liveness, mlflow_checks, store
+from linear_nets.tracking import deferred, liveness, mlflow_checks, save_versions, store
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,9 @@ class MlflowTrackingHook:
         import mlflow
         from kedro_mlflow.framework.hooks.utils import _assert_mlflow_enabled
 
-        pin_own_versions(pipeline, catalog, str(run_params["run_id"]))
+        project = Path(run_params.get("project_path") or Path.cwd())
+        save_version = save_versions.reserve(str(run_params["run_id"]), project)
+        pin_own_versions(pipeline, catalog, save_version)
         if self._run is not None:  # a run of this process that never came back (interrupted)
             self._end(self._run, "KILLED", "interrupted")
         names = run_params.get("pipeline_names") or ["__default__"]
@@ -134,8 +137,8 @@ class MlflowTrackingHook:
         if not self._exit_handler_registered:
             atexit.register(self._end_abandoned_run)  # runs before MLflow's own exit handler
             self._exit_handler_registered = True
-        mlflow.set_tags(run_tags(run_params, pipeline, catalog))
-        with contextlib.suppress(mlflow.MlflowException):  # kedro's session id: kedro.save_version
+        mlflow.set_tags(run_tags(run_params, pipeline, catalog, save_version))
+        with contextlib.suppress(mlflow.MlflowException):  # session id; see kedro.save_version
             mlflow.MlflowClient().delete_tag(run.info.run_id, "run_id")
 
     @hook_impl
@@ -273,7 +276,9 @@ def pin_own_versions(pipeline: Any, catalog: Any, save_version: str) -> list[str
     return pinned
 
 
-def run_tags(run_params: dict[str, Any], pipeline: Any, catalog: Any) -> dict[str, str]:
+def run_tags(
+    run_params: dict[str, Any], pipeline: Any, catalog: Any, save_version: str
+) -> dict[str, str]:
     """The tags the project sets on a run (and readable values for kedro-mlflow's)."""
     import torch
 
@@ -285,7 +290,7 @@ def run_tags(run_params: dict[str, Any], pipeline: Any, catalog: Any) -> dict[st
     tags.pop("run_id", None)
     if tags.get("runner", "None") == "None":  # no runner given: Kedro's default
         tags["runner"] = "SequentialRunner"
-    tags["kedro.save_version"] = str(run_params.get("run_id") or run_params.get("session_id"))
+    tags["kedro.save_version"] = save_version
     tags["torch_version"] = torch.__version__
     commit, dirty = git_commit(Path(run_params.get("project_path") or Path.cwd()))
     if commit:
