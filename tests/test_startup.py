@@ -34,7 +34,16 @@ def heavy_names(project_imports: dict[str, list[str]], roots: tuple[str, ...]) -
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("args", [("--help",), ("--version",)])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--help",),
+        ("--version",),
+        ("run", "--help"),  # the project's commands
+        ("sweep", "--help"),
+        ("runs", "clean", "--help"),
+    ],
+)
 def test_help_and_version_import_no_torch_matplotlib_or_pyarrow(
     kedro_project: Path, args: tuple[str, ...]
 ):
@@ -57,6 +66,16 @@ def test_registry_list_imports_no_matplotlib_torchvision_or_mlflow_flavours(kedr
     # no MLflow at all from the project's modules, so none of its model flavours either
     assert heavy_names(project_imports, ("matplotlib", "torchvision", "mlflow")) == []
 
+
+
+@pytest.mark.slow
+def test_viz_build_imports_no_matplotlib_torchvision_or_project_mlflow(kedro_project: Path):
+    # kedro-viz builds every dataset of the catalog, the figures' too
+    imported, project_imports, output = kedro_imports(kedro_project, "viz", "build")
+
+    assert "Success!" in output
+    assert not {"matplotlib", "torchvision"} & imported
+    assert heavy_names(project_imports, ("matplotlib", "torchvision", "mlflow")) == []
 
 # Records each full collection of a `kedro` command: was the start-up still on, and at the end
 # the thresholds, how many objects were frozen, and what Python's defaults are.

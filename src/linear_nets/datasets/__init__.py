@@ -1,4 +1,5 @@
-"""Custom Kedro datasets, only where kedro-datasets and kedro-mlflow have none.
+"""Custom Kedro datasets, only where kedro-datasets and kedro-mlflow have none (or, for
+figures, none that imports matplotlib only when it draws: see ``figure.py``).
 
 Every ``kedro`` command imports this package (through the hooks), so each dataset's module,
 and what it imports (torch, MLflow), loads only when the dataset is first used: the catalog's
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from linear_nets.datasets.fashion_mnist import FashionMNISTDataset, FashionMNISTFileError
+    from linear_nets.datasets.figure import FigureDataset
     from linear_nets.datasets.mlflow_metrics import MlflowMetricsDataset
     from linear_nets.datasets.mlflow_pyfunc import MlflowPyfuncModelDataset
     from linear_nets.datasets.remote_file import (
@@ -26,6 +28,7 @@ _EXPORTS = {
     "ChecksumMismatchError": "remote_file",
     "FashionMNISTDataset": "fashion_mnist",
     "FashionMNISTFileError": "fashion_mnist",
+    "FigureDataset": "figure",
     "MlflowMetricsDataset": "mlflow_metrics",
     "MlflowPyfuncModelDataset": "mlflow_pyfunc",
     "RemoteFile": "remote_file",
@@ -36,6 +39,7 @@ __all__ = [
     "ChecksumMismatchError",
     "FashionMNISTDataset",
     "FashionMNISTFileError",
+    "FigureDataset",
     "MlflowMetricsDataset",
     "MlflowPyfuncModelDataset",
     "RemoteFile",

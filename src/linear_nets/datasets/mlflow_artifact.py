@@ -12,7 +12,7 @@ Example catalog entry::
       type: linear_nets.datasets.mlflow_artifact.MlflowArtifactDataset
       versioned: true
       dataset:
-        type: matplotlib.MatplotlibDataset
+        type: linear_nets.datasets.FigureDataset
         filepath: data/08_reporting/synthetic_fit.png
 """
 
