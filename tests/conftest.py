@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,3 +55,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # The first Kedro session froze what this process had imported (linear_nets.startup),
+    # triton included when a test imported torch._dynamo before it: give those objects back
+    # to the collector, or triton's nanobind bindings report them as leaked at exit.
+    gc.unfreeze()

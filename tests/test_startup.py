@@ -67,7 +67,6 @@ def test_registry_list_imports_no_matplotlib_torchvision_or_mlflow_flavours(kedr
     assert heavy_names(project_imports, ("matplotlib", "torchvision", "mlflow")) == []
 
 
-
 @pytest.mark.slow
 def test_viz_build_imports_no_matplotlib_torchvision_or_project_mlflow(kedro_project: Path):
     # kedro-viz builds every dataset of the catalog, the figures' too
@@ -76,6 +75,7 @@ def test_viz_build_imports_no_matplotlib_torchvision_or_project_mlflow(kedro_pro
     assert "Success!" in output
     assert not {"matplotlib", "torchvision"} & imported
     assert heavy_names(project_imports, ("matplotlib", "torchvision", "mlflow")) == []
+
 
 # Records each full collection of a `kedro` command: was the start-up still on, and at the end
 # the thresholds, how many objects were frozen, and what Python's defaults are.

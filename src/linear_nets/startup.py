@@ -11,6 +11,14 @@ command that loads them, ``kedro run``, ``kedro viz``, ``kedro registry list``) 
 is created (:class:`StartupHook`: sessions that never load the pipelines, such as a notebook's),
 whichever comes first. The young generations collect throughout, and a process that does
 neither (``kedro --help``) still collects fully once every thousand middle collections.
+
+Frozen objects are left to the operating system at exit, like any object CPython still holds
+then, instead of being collected one by one: a boston run's interpreter shutdown takes
+0.6-0.7 s instead of 2.3 s. Only ``__del__`` methods of objects in reference cycles built
+during start-up are skipped, which Python never promises to run at exit; atexit handlers,
+``weakref.finalize`` and context managers run as before. One visible trace: an extension built with nanobind (triton, which
+``torch._dynamo`` imports) reports its frozen objects as leaked if it was imported before
+start-up ended; the project imports it only after, if at all.
 """
 
 from __future__ import annotations
