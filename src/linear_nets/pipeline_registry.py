@@ -25,5 +25,5 @@ def register_pipelines() -> dict[str, Pipeline]:
     # `kedro run --pipelines=synthetic`; a bare `kedro run` loads them all.
     if DEFAULT_PIPELINE in pipelines:
         pipelines["__default__"] = pipelines[DEFAULT_PIPELINE]
-    end_startup()  # the pipelines' imports (torch) are done: full collections may run again
+    end_startup()  # the pipelines' imports (torch) are done: collect at Python's pace again
     return pipelines
