@@ -12,12 +12,12 @@ alone keeps its session id.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from kedro.io.core import VERSION_FORMAT
+
+from linear_nets.tracking.store import locked_file
 
 LAST_VERSION_FILE = Path("data") / ".save_version"
 """Relative to the project: the last save version handed out (git ignores ``data/``)."""
@@ -31,22 +31,14 @@ def reserve(session_id: str, project_path: Path) -> str:
     """
     if _parse(session_id) is None:
         return session_id
-    path = Path(project_path) / LAST_VERSION_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    with os.fdopen(descriptor, "r+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            last = _parse(handle.read().strip())
-            version = session_id
-            if last is not None and version <= _format(last):  # same width: text order is time
-                version = _format(last + timedelta(milliseconds=1))
-            handle.seek(0)
-            handle.truncate()
-            handle.write(version + "\n")
-            handle.flush()
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with locked_file(Path(project_path) / LAST_VERSION_FILE) as handle:
+        handle.seek(0)
+        last = _parse(handle.read().strip())
+        version = session_id
+        if last is not None and version <= _format(last):  # same width: text order is time
+            version = _format(last + timedelta(milliseconds=1))
+        handle.truncate(0)  # appending to an empty file writes at its start
+        handle.write(version + "\n")
     return version
 
 

@@ -17,7 +17,7 @@ import logging
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 logger = logging.getLogger(__name__)
@@ -46,19 +46,29 @@ def sqlite_path(uri: str | None) -> Path | None:
 
 
 @contextlib.contextmanager
+def locked_file(path: Path) -> Iterator[IO[str]]:
+    """``path`` (created with its folder if missing) open for reading and appending, under an
+    exclusive ``flock`` that other processes taking it wait for; what was written is flushed
+    before the lock is released."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield handle
+        finally:
+            handle.flush()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def store_lock(uri: str | None) -> Iterator[None]:
     """Hold the store's file lock (no-op for stores that are not SQLite files)."""
     path = sqlite_path(uri)
     if path is None:
         yield
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.with_name(path.name + ".lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with locked_file(path.with_name(path.name + ".lock")):
+        yield
 
 
 def prepare_store(uri: str, project_path: Path) -> list[str]:
