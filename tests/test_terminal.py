@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -11,53 +12,44 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from kedro.framework.startup import bootstrap_project
+from kedro.io import DatasetError
 from kedro.validation.exceptions import ParameterValidationError
 
 from linear_nets.cli import run
-from linear_nets.terminal import install_filters, short_message, stderr_notes_to_debug_log
+from linear_nets.engine import TrainConfig
+from linear_nets.params_check import invalid_fields
+from linear_nets.process import WARNING_FILTERS, set_up
+from linear_nets.terminal import parameter_message, short_message
 from tests.support import run_bounded
 
-KEDRO_VALIDATION = (
-    "Parameter validation failed:\n"
-    "- Parameter 'boston.train': Failed to instantiate TrainConfig for parameter "
-    "'boston.train': 2 validation errors for TrainConfig\n"
-    "lr\n"
-    "  Input should be greater than 0 [type=greater_than, input_value=-1, input_type=int]\n"
-    "    For further information visit https://errors.pydantic.dev/2.14/v/greater_than\n"
-    "optimiser\n"
-    "  Extra inputs are not permitted [type=extra_forbidden, input_value='sgd', "
-    "input_type=str]\n"
-    "    For further information visit https://errors.pydantic.dev/2.14/v/extra_forbidden\n"
-    "- Parameter 'boston.split': value is None but type is not Optional"
-)
 
-
-def test_short_message_names_each_invalid_field_on_one_line():
-    assert short_message(ParameterValidationError(KEDRO_VALIDATION)) == (
+def test_invalid_fields_come_from_pydantics_own_errors_one_line_each():
+    parameters = {"boston": {"train": {"epochs": 5, "lr": -1, "optimiser": "sgd"}}}
+    typed = {"boston.train": TrainConfig}
+    lines = invalid_fields(parameters, typed)
+    assert lines == [
+        "boston.train.lr: Input should be greater than 0 (got -1)",
+        "boston.train.optimiser: Extra inputs are not permitted (got 'sgd')",
+    ]
+    assert parameter_message(lines) == (
         "invalid parameters:\n"
         "  boston.train.lr: Input should be greater than 0 (got -1)\n"
-        "  boston.train.optimiser: Extra inputs are not permitted (got 'sgd')\n"
-        "  boston.split: value is None but type is not Optional"
+        "  boston.train.optimiser: Extra inputs are not permitted (got 'sgd')"
     )
-    one = KEDRO_VALIDATION.split("optimiser", maxsplit=1)[0]
-    assert short_message(ParameterValidationError(one)) == (
+    assert parameter_message(lines[:1]) == (
         "invalid parameter boston.train.lr: Input should be greater than 0 (got -1)"
     )
 
 
 def test_an_unknown_field_of_a_typed_block_gets_the_nearest_known_key():
+    parameters = {"boston": {"train": {"epochs": 5, "lr": 0.1, "optimiser": "sgd"}}}
     known = {"boston.train.optimiser": "boston.train.optimizer"}
-    assert short_message(ParameterValidationError(KEDRO_VALIDATION), nearest=known.get) == (
-        "invalid parameters:\n"
-        "  boston.train.lr: Input should be greater than 0 (got -1)\n"
-        "  boston.train.optimiser: Extra inputs are not permitted (got 'sgd'); "
-        "did you mean 'boston.train.optimizer'?\n"
-        "  boston.split: value is None but type is not Optional"
-    )
-    # nothing near: the line stays as Kedro's validation said it
-    assert "did you mean" not in short_message(
-        ParameterValidationError(KEDRO_VALIDATION), nearest=lambda path: None
-    )
+    assert invalid_fields(parameters, {"boston.train": TrainConfig}, nearest=known.get) == [
+        "boston.train.optimiser: Extra inputs are not permitted (got 'sgd'); "
+        "did you mean 'boston.train.optimizer'?"
+    ]
+    # a parameter the configuration does not set is Kedro's to report, not ours
+    assert invalid_fields({}, {"boston.train": TrainConfig}) == []
 
 
 def test_short_message_is_the_first_line_and_never_empty():
@@ -68,13 +60,23 @@ def test_short_message_is_the_first_line_and_never_empty():
     assert short_message(KeyError()) == "KeyError"
 
 
-def test_filters_drop_only_the_named_notices(caplog: pytest.LogCaptureFixture):
-    install_filters()
-    install_filters()  # idempotent
+def test_short_message_names_the_operating_systems_reason_a_library_wrapped():
+    full = OSError(errno.ENOSPC, "No space left on device")
+    error = DatasetError("Failed while saving data to dataset 'boston.table'.")
+    error.__cause__ = full
+    assert short_message(error) == (
+        "Failed while saving data to dataset 'boston.table'.: No space left on device"
+    )
+
+
+def test_set_up_drops_only_the_named_notices(caplog: pytest.LogCaptureFixture):
+    set_up()
+    set_up()  # idempotent
     assert len(logging.getLogger("mlflow.utils.environment").filters) == 1
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
-        install_filters()
+        for message, category, module in WARNING_FILTERS:
+            warnings.filterwarnings("ignore", message=message, category=category, module=module)
         warnings.warn_explicit(
             "register_new_resolver() is deprecated", UserWarning, "x.py", 1, "kedro.config"
         )
@@ -155,27 +157,3 @@ def test_python_dash_m_runs_quietly_with_short_errors_and_a_full_log(kedro_proje
     log = (kedro_project / "info.log").read_text()
     assert "Traceback" in log
     assert "ParameterValidationError" in log
-
-
-def test_mlflow_registry_notes_go_to_the_debug_log_and_other_output_passes(
-    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
-):
-    with caplog.at_level(logging.DEBUG, logger="linear_nets"), stderr_notes_to_debug_log():
-        print("Successfully registered model 'tiny'.", file=sys.stderr)
-        print("Registered model 'tiny' already exists. Creating a new version of this model...",
-              file=sys.stderr)  # fmt: skip
-        print("Created version '2' of model 'tiny'.", file=sys.stderr)
-        print("WARNING something the user must see", file=sys.stderr)
-    assert capsys.readouterr().err == "WARNING something the user must see\n"
-    assert [r.getMessage() for r in caplog.records] == [
-        "Successfully registered model 'tiny'.",
-        "Registered model 'tiny' already exists. Creating a new version of this model...",
-        "Created version '2' of model 'tiny'.",
-    ]
-
-
-def test_stderr_is_passed_on_when_the_block_fails(capsys: pytest.CaptureFixture[str]):
-    with pytest.raises(RuntimeError), stderr_notes_to_debug_log():
-        print("MLflow said why", file=sys.stderr)
-        raise RuntimeError("log_model failed")
-    assert capsys.readouterr().err == "MLflow said why\n"

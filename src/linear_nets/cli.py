@@ -12,7 +12,7 @@ from typing import Any
 import click
 from kedro.framework.cli.project import run as kedro_run
 
-from linear_nets.terminal import short_message
+from linear_nets.terminal import parameter_message, short_message
 from linear_nets.tracking.cli import runs
 
 # Configured in conf/logging.yml to write to info.log only.
@@ -46,10 +46,44 @@ def run(verbose: bool, pipeline: str | None, pipelines: list[str], **options: An
         error_log.error("kedro run failed", exc_info=error)
         if verbose:
             raise
-        message = short_message(error, nearest=_nearest_parameter(pipelines))
         raise click.ClickException(
-            f"{message}\n(the traceback is in info.log; --verbose shows it here)"
+            f"{_message(error, pipelines, options)}\n"
+            "(the traceback is in info.log; --verbose shows it here)"
         ) from None
+
+
+def _message(error: Exception, pipelines: list[str], options: dict[str, Any]) -> str:
+    """The short message of a failed run; for invalid parameters one line per field, from
+    pydantic's own errors (validated again here: Kedro's error keeps only their text)."""
+    from kedro.validation.exceptions import ParameterValidationError
+
+    if isinstance(error, ParameterValidationError):
+        lines = _invalid_parameter_fields(pipelines, options)
+        if lines:
+            return parameter_message(lines)
+    return short_message(error)
+
+
+def _invalid_parameter_fields(pipelines: list[str], options: dict[str, Any]) -> list[str]:
+    from kedro.framework.project import pipelines as registry
+    from kedro.framework.project import settings
+    from kedro.pipeline import Pipeline
+
+    from linear_nets.params_check import invalid_fields, typed_parameters
+
+    conf_source = options.get("conf_source") or str(Path.cwd() / settings.CONF_SOURCE)
+    loader = settings.CONFIG_LOADER_CLASS(
+        conf_source=conf_source,
+        env=options.get("env"),
+        runtime_params=options.get("params") or {},
+        **settings.CONFIG_LOADER_ARGS,
+    )
+    try:
+        pipeline = sum((registry[name] for name in pipelines or ["__default__"]), Pipeline([]))
+    except KeyError:
+        return []
+    typed = typed_parameters(pipeline)
+    return invalid_fields(loader["parameters"], typed, _nearest_parameter(pipelines))
 
 
 def _nearest_parameter(names: list[str]) -> Callable[[str], str | None]:

@@ -54,48 +54,65 @@ class RunSummaryHook:
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        from kedro_datasets_experimental.pytorch import PyTorchDataset
         from rich.console import Console
         from rich.table import Table
 
-        from linear_nets.datasets import MlflowMetricsDataset, MlflowPyfuncModelDataset
+        from linear_nets.tracking.publish import find_outputs, saved_file
 
+        outputs = find_outputs(pipeline, catalog)
+        root = Path(run_params.get("project_path") or Path.cwd())
         metrics: dict[str, float] = {}
+        for name in outputs.metrics:
+            values = catalog.load(name)
+            metrics.update({k: v for k, v in values.items() if isinstance(v, int | float)})
         rows: list[tuple[str, str]] = [("model in", model) for _, model in self._models]
-        files: list[tuple[str, str]] = []
-        registered = False
         for name in sorted(pipeline.all_outputs()):
-            dataset = catalog.get(name)
-            described = dataset._describe() if dataset is not None else {}
-            if isinstance(dataset, MlflowMetricsDataset):
-                values = dataset.load()
-                metrics.update({k: v for k, v in values.items() if isinstance(v, int | float)})
-            elif isinstance(dataset, PyTorchDataset):
-                files.append(("model", _saved_path(described)))
-            elif isinstance(dataset, MlflowPyfuncModelDataset):
-                registered = True
-            elif str(described.get("filepath", "")).endswith(".png"):
-                files.append(("plot", _saved_path(described)))
-            elif self._models and described.get("filepath"):
-                count = len(catalog.load(name))
-                files.append(("predictions", f"{described['filepath']}  ({count} rows)"))
-        if not metrics and not files and not rows:
+            kind = _kind(name, outputs)
+            if kind is None:
+                continue
+            path = _relative(saved_file(catalog, name), root)
+            if kind == "predictions":
+                path += f"  ({len(catalog.load(name))} rows)"
+            rows.append((kind, path))
+        if not metrics and not rows:
             return
         names = ", ".join(run_params.get("pipeline_names") or ["__default__"])
-        root = Path(run_params.get("project_path") or Path.cwd())
         table = Table(title=f"kedro run --pipelines={names}: done", show_header=False)
         table.add_column(style="bold", no_wrap=True)
         table.add_column(overflow="fold")
         for key, value in metrics.items():
             table.add_row(key, f"{value:.6g}")
-        rows += [(kind, _relative(path, root)) for kind, path in files]
-        if registered and self._run_id:
-            rows += _registry_rows(self._run_id)
+        registered: list[str] = []
+        if outputs.models and self._run_id:
+            registry_rows, registered = _registry_rows(self._run_id)
+            rows += registry_rows
         for kind, text in rows:
             table.add_row(kind, text)
         if self._run_id:
             table.add_row("mlflow run", f"{self._run_id}  (kedro mlflow ui)")
+        for model in registered:
+            serve = f"mlflow models serve -m models:/{model}@champion --env-manager local"
+            table.add_row("serve it", serve)
         Console().print(table)
+
+
+_SUFFIX_KINDS = (
+    ("_plot", "plot"),
+    ("coefficients", "coefficients"),
+    (".model", "model"),
+    ("_model", "model"),
+)
+
+
+def _kind(name: str, outputs: Any) -> str | None:
+    """How the summary names a file the run wrote, or None to leave it out."""
+    if name in outputs.metrics:
+        return "metrics"
+    if name in outputs.models:
+        return "model package"
+    if name.endswith("predictions") and "test" not in name:
+        return "predictions"
+    return next((kind for suffix, kind in _SUFFIX_KINDS if name.endswith(suffix)), None)
 
 
 def _registry_inputs(pipeline: Any, catalog: Any) -> list[tuple[str, Any]]:
@@ -112,33 +129,29 @@ def _registry_inputs(pipeline: Any, catalog: Any) -> list[tuple[str, Any]]:
     return found
 
 
-def _registry_rows(run_id: str) -> list[tuple[str, str]]:
-    """What happened to the run's model: its version and champion outcome, or the refusal."""
+def _registry_rows(run_id: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """What happened to the run's model (its version and champion outcome, or the refusal),
+    and the names of the registered models it has a version of."""
     import mlflow
 
     from linear_nets.tracking import registry
 
-    tags = mlflow.MlflowClient().get_run(run_id).data.tags
+    client = mlflow.MlflowClient()
+    tags = client.get_run(run_id).data.tags
     if registry.NOT_REGISTERED_TAG in tags:
-        return [("not registered", tags[registry.NOT_REGISTERED_TAG])]
+        return [("not registered", tags[registry.NOT_REGISTERED_TAG])], []
     rows = []
     if registry.VERSION_TAG in tags:
         rows.append(("registered", f"version {tags[registry.VERSION_TAG]}"))
     if registry.CHAMPION_TAG in tags:
         rows.append(("champion", tags[registry.CHAMPION_TAG]))
-    return rows
+    versions = client.search_model_versions(f"run_id = '{run_id}'")
+    names = sorted({version.name for version in versions})
+    return rows, names
 
 
-def _relative(path: str, root: Path) -> str:
+def _relative(path: Path | str, root: Path) -> str:
     try:
         return str(Path(path).relative_to(root))
     except ValueError:
-        return path
-
-
-def _saved_path(described: dict[str, Any]) -> str:
-    """Where a versioned dataset wrote this run's version."""
-    filepath = Path(str(described["filepath"]))
-    version = described.get("version")
-    save = getattr(version, "save", None)
-    return str(filepath / save / filepath.name) if save else str(filepath)
+        return str(path)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
@@ -117,6 +117,42 @@ def typed_parameters(pipeline: Any) -> dict[str, type]:
     from kedro.validation.type_extractor import TypeExtractor
 
     return TypeExtractor({"pipeline": pipeline}).extract_types_from_pipelines()
+
+
+def invalid_fields(
+    parameters: Mapping[str, Any],
+    typed: Mapping[str, Any],
+    nearest: Callable[[str], str | None] | None = None,
+) -> list[str]:
+    """One line per field of a typed parameter that fails its model, from pydantic's
+    structured ``errors()``: ``boston.train.lr: Input should be greater than 0 (got -1)``;
+    an unknown field also names the nearest known key."""
+    from pydantic import TypeAdapter, ValidationError
+
+    lines = []
+    for key, annotation in typed.items():
+        value: Any = parameters
+        for part in key.split("."):
+            if not isinstance(value, Mapping) or part not in value:
+                break
+            value = value[part]
+        else:
+            try:
+                TypeAdapter(annotation).validate_python(value)
+            except ValidationError as error:
+                lines += [_field_line(key, item, nearest) for item in error.errors()]
+    return lines
+
+
+def _field_line(key: str, item: Any, nearest: Callable[[str], str | None] | None) -> str:
+    path = ".".join([key, *(str(part) for part in item["loc"])])
+    line = f"{path}: {item['msg']}"
+    value = item.get("input")
+    if item["type"] != "missing" and not isinstance(value, Mapping):
+        line += f" (got {value!r})"
+    if item["type"] == "extra_forbidden" and nearest is not None and (hint := nearest(path)):
+        line += f"; did you mean '{hint}'?"
+    return line
 
 
 def unknown_keys(paths: Iterable[str], known: KnownKeys) -> list[str]:

@@ -3,25 +3,21 @@
 See https://docs.kedro.org/en/stable/configure/configuration_basics/ for every option.
 """
 
-import os
-
 from omegaconf.resolvers import oc
 
 from linear_nets.hooks import RunSummaryHook
 from linear_nets.params_check import ParameterKeysHook
-from linear_nets.startup import StartupHook, defer_collections
+from linear_nets.process import set_up
+from linear_nets.startup import StartupHook
 from linear_nets.tracking.hook import MlflowTrackingHook
-from linear_nets.tracking.privacy import keep_private
 
-defer_collections()  # until the pipelines or the catalog exist: see startup.py
-keep_private()  # no telemetry or update checks, in every kedro command (LINEAR_NETS_TELEMETRY=on)
-# mlflow.start_run imports IPython on every run to look for a Databricks job to resume (~0.9 s);
-# this project never runs as one
-os.environ.setdefault("MLFLOW_ENABLE_SGC_RUN_RESUMPTION_FOR_DATABRICKS_JOBS", "false")
+set_up()  # done already by the CLI (the kedro.init entry point); here for notebooks and tests
 
-# Hooks run in last-in-first-out order: the MLflow hook opens the run before the others look
-# for it. It drives kedro-mlflow's own hook, whose automatic registration is disabled here.
+# Hooks run in last-in-first-out order: the parameter check runs first, then the MLflow hook
+# opens the run before the summary looks for it (and publishes before the summary reads it).
 HOOKS = (StartupHook(), RunSummaryHook(), MlflowTrackingHook(), ParameterKeysHook())
+# The project owns the MLflow run's lifecycle (linear_nets.tracking.hook); kedro-mlflow stays
+# for its mlflow.yml, `kedro mlflow ui` and its registry dataset.
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow")
 
 CONFIG_LOADER_ARGS = {

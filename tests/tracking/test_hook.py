@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
-from kedro.io import AbstractDataset
 from kedro.runner import ThreadRunner
 
 from linear_nets.engine import TrainConfig
-from linear_nets.tracking import deferred
 from linear_nets.tracking.hook import _find, _readable, git_commit
 from tests.support import latest_output, mlflow_client, run_pipeline
 
@@ -80,35 +77,13 @@ def test_a_run_is_tagged_cleanly_in_its_pipelines_experiment(
     assert run.data.metrics["w_max_abs_error"] == pytest.approx(metrics["w_max_abs_error"])
 
 
-SEEN_DEFERRING: list[bool] = []
-
-
-class RecordsDeferral(AbstractDataset):
-    """A report that notes whether the run's deferred log reaches the thread saving it."""
-
-    def __init__(self, **_: Any) -> None:
-        pass
-
-    def load(self) -> Any:
-        raise NotImplementedError
-
-    def save(self, data: Any) -> None:
-        SEEN_DEFERRING.append(deferred.active_log() is not None)
-
-    def _describe(self) -> dict[str, Any]:
-        return {}
-
-
-def test_logging_is_deferred_in_the_worker_threads_of_a_thread_runner(kedro_project: Path):
-    (kedro_project / "conf/local/catalog.yml").write_text(
-        f"synthetic_report:\n  type: {__name__}.RecordsDeferral\n"
-    )
+def test_a_thread_runner_run_is_published_once_its_pipeline_succeeded(kedro_project: Path):
     bootstrap_project(kedro_project)
     with KedroSession.create(project_path=kedro_project) as session:
         session.run(pipeline_names=["synthetic"], runner=ThreadRunner())
-    assert SEEN_DEFERRING == [True]
     client = mlflow_client(kedro_project)
     experiment = client.get_experiment_by_name("linear_nets.synthetic")
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
     assert run.data.metrics["w_max_abs_error"] <= 0.01
+    assert {artifact.path for artifact in client.list_artifacts(run.info.run_id)}

@@ -16,7 +16,6 @@ from click.testing import CliRunner
 from kedro.io import AbstractDataset
 
 from linear_nets.tracking.cli import runs
-from linear_nets.tracking.deferred import log_when_done
 from linear_nets.tracking.liveness import END_REASON_TAG, process_tags
 from tests.support import mlflow_client, run_pipeline, stop_group
 
@@ -114,42 +113,37 @@ def test_runs_clean_marks_runs_whose_process_is_gone(kedro_project: Path):
     assert client.get_run(alive).info.status == "RUNNING"  # this test's own process
 
 
-class RegistersThenFails(AbstractDataset):
-    """A report whose MLflow logging registers a model version and then fails, as a
-    registration that breaks half-way would."""
+class NeverWritten(AbstractDataset):
+    """A coefficient table kept in memory whose catalog entry still promises a file to log,
+    as a disk that lost it (or a publishing step that breaks half-way) would."""
 
-    def __init__(self, **_: Any) -> None:
-        pass
+    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+        self.metadata = metadata
+        self._data: Any = None
 
     def load(self) -> Any:
-        raise NotImplementedError
+        return self._data
 
     def save(self, data: Any) -> None:
-        def register_then_fail(run_id: str) -> None:
-            import mlflow
-
-            client = mlflow.MlflowClient()
-            client.create_registered_model("half_done")
-            client.create_model_version("half_done", f"runs:/{run_id}/model", run_id=run_id)
-            raise RuntimeError("the registry went away")
-
-        log_when_done(register_then_fail, phase="model")
+        self._data = data
 
     def _describe(self) -> dict[str, Any]:
         return {}
 
 
 @pytest.mark.slow
-def test_a_failure_while_logging_at_the_end_leaves_a_failed_run_and_nothing_else(
-    kedro_project: Path,
-):
+def test_a_failure_while_publishing_leaves_a_failed_run_and_nothing_else(kedro_project: Path):
     (kedro_project / "conf/local/catalog.yml").write_text(  # conf/local overrides the entry
-        f"synthetic_report:\n  type: {__name__}.RegistersThenFails\n"
+        "boston.coefficients:\n"
+        f"  type: {__name__}.NeverWritten\n"
+        "  filepath: data/08_reporting/nowhere.csv\n"
+        "  metadata:\n    mlflow: artifact\n"
     )
-    with pytest.raises(RuntimeError, match="the registry went away"):
-        run_pipeline(kedro_project, "synthetic")
-    run = only_run(kedro_project)
+    with pytest.raises(Exception, match="nowhere.csv"):
+        run_pipeline(kedro_project, "boston")
+    client = mlflow_client(kedro_project)
+    (run,) = client.search_runs([client.get_experiment_by_name("linear_nets.boston").experiment_id])
     assert run.info.status == "FAILED"
     assert run.data.metrics == {}
-    assert "the registry went away" in run.data.tags[END_REASON_TAG]
-    assert mlflow_client(kedro_project).search_model_versions("name = 'half_done'") == []
+    assert "publishing the run failed" in run.data.tags[END_REASON_TAG]
+    assert client.search_model_versions("name = 'boston_linear_regression'") == []

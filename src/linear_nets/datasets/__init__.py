@@ -1,4 +1,4 @@
-"""Custom Kedro datasets, only where kedro-datasets and kedro-mlflow have none (or, for
+"""Custom Kedro datasets, only where kedro-datasets has none (or, for
 figures, none that imports matplotlib only when it draws: see ``figure.py``).
 
 Every ``kedro`` command imports this package (through the hooks), so each dataset's module,
@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from linear_nets.datasets.fashion_mnist import FashionMNISTDataset, FashionMNISTFileError
     from linear_nets.datasets.figure import FigureDataset
-    from linear_nets.datasets.mlflow_metrics import MlflowMetricsDataset
-    from linear_nets.datasets.mlflow_pyfunc import MlflowPyfuncModelDataset
+    from linear_nets.datasets.metrics import MetricsDataset
+    from linear_nets.datasets.pyfunc_package import PyfuncPackageDataset
     from linear_nets.datasets.remote_file import (
         ChecksumMismatchError,
         RemoteFile,
@@ -29,8 +29,8 @@ _EXPORTS = {
     "FashionMNISTDataset": "fashion_mnist",
     "FashionMNISTFileError": "fashion_mnist",
     "FigureDataset": "figure",
-    "MlflowMetricsDataset": "mlflow_metrics",
-    "MlflowPyfuncModelDataset": "mlflow_pyfunc",
+    "MetricsDataset": "metrics",
+    "PyfuncPackageDataset": "pyfunc_package",
     "RemoteFile": "remote_file",
     "RemoteFileDataset": "remote_file",
 }
@@ -40,8 +40,8 @@ __all__ = [
     "FashionMNISTDataset",
     "FashionMNISTFileError",
     "FigureDataset",
-    "MlflowMetricsDataset",
-    "MlflowPyfuncModelDataset",
+    "MetricsDataset",
+    "PyfuncPackageDataset",
     "RemoteFile",
     "RemoteFileDataset",
 ]

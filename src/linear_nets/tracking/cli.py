@@ -1,8 +1,9 @@
-"""``kedro runs``: keep the MLflow store true to what happened and to where the project is.
+"""``kedro runs clean``: keep the MLflow store true to what happened.
 
-``kedro runs clean`` marks KILLED the runs of this host still RUNNING whose process is gone
-(SIGKILL, power loss); ``kedro runs relocate`` points the store's artifact locations into this
-project folder after it was moved or copied. Every ``kedro run`` does both on its own.
+It marks KILLED the runs of this host still RUNNING whose process is gone (SIGKILL, power
+loss), deletes the model versions those runs registered and gives ``@champion`` back to the best
+version of a finished run where it pointed at one of them. Every ``kedro run`` does the same
+when it starts.
 """
 
 from __future__ import annotations
@@ -17,48 +18,26 @@ def runs() -> None:
     """Housekeeping of the MLflow runs of this project."""
 
 
-def _open_store(env: str | None) -> tuple[str, list[str]]:
-    """Set the project's MLflow store up as a run would (the tracking hook creates, migrates
-    and re-roots it); return its URI and the artifact roots the hook moved."""
+@runs.command()
+@click.option("--env", "-e", default=None, help="Kedro configuration environment.")
+def clean(env: str | None) -> None:
+    """Mark KILLED the RUNNING runs of this host whose process no longer exists, and remove
+    the model versions they registered."""
     import mlflow
-    from kedro.framework.project import settings
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
-    from linear_nets.tracking.hook import MlflowTrackingHook
+    from linear_nets.tracking.liveness import mark_dead_runs_killed
 
     project = Path.cwd()
     bootstrap_project(project)
     with KedroSession.create(project_path=project, env=env) as session:
-        session.load_context()
-    hooks = [hook for hook in settings.HOOKS if isinstance(hook, MlflowTrackingHook)]
-    return mlflow.get_tracking_uri(), [line for hook in hooks for line in hook.relocated]
-
-
-@runs.command()
-@click.option("--env", "-e", default=None, help="Kedro configuration environment.")
-def clean(env: str | None) -> None:
-    """Mark KILLED the RUNNING runs of this host whose process no longer exists."""
-    import mlflow
-
-    from linear_nets.tracking.liveness import mark_dead_runs_killed
-
-    uri, _ = _open_store(env)
-    killed = mark_dead_runs_killed(
+        session.load_context()  # the tracking hook points MLflow at the environment's store
+    uri = mlflow.get_tracking_uri()
+    lines = mark_dead_runs_killed(
         mlflow.MlflowClient(uri), reason="its process was gone (kedro runs clean)"
     )
-    for run_id in killed:
-        click.echo(f"KILLED {run_id}")
-    click.echo(f"{len(killed)} run(s) marked KILLED in {uri}")
-
-
-@runs.command()
-@click.option("--env", "-e", default=None, help="Kedro configuration environment.")
-def relocate(env: str | None) -> None:
-    """Point the store's artifact locations into this project folder (after a move or copy)."""
-    from linear_nets.tracking.store import ARTIFACTS_DIR
-
-    uri, moved = _open_store(env)
-    for line in moved:
-        click.echo(f"moved {line}")
-    click.echo(f"Artifact locations in {uri} point into {Path.cwd() / ARTIFACTS_DIR}")
+    for line in lines:
+        click.echo(line)
+    killed = sum(line.startswith("KILLED ") for line in lines)
+    click.echo(f"{killed} run(s) marked KILLED in {uri}")

@@ -1,21 +1,23 @@
-"""The one component that tells MLflow about a ``kedro run``: kedro-mlflow's hook, driven.
+"""The one component that tells MLflow about a ``kedro run``: it owns the run's lifecycle.
 
-kedro-mlflow opens an MLflow run per ``kedro run``, logs parameters and closes the run. This
-hook wraps it (the plugin's own registration is disabled in ``settings.py``) to add what the
-project needs around it:
+kedro-mlflow's own hook is disabled (``DISABLE_HOOKS_FOR_PLUGINS`` in ``settings.py``); the
+project keeps kedro-mlflow for its ``conf/<env>/mlflow.yml`` layout, ``kedro mlflow ui`` and
+its registry dataset. Owning the lifecycle, through MLflow's public client, is what lets a run's
+status tell the truth: kedro-mlflow ends every run it opened FINISHED, Ctrl-C included, and
+offers no step between the pipeline's end and the run's end for the registry.
 
-- the SQLite store is created/migrated under a file lock before anything opens it, and its
-  artifact roots follow the project folder (:mod:`linear_nets.tracking.store`);
-- one experiment per pipeline, ``<experiment.name>.<pipeline>`` (``linear_nets.boston``);
-- every versioned dataset the pipeline writes is pinned to load the run's own save version,
-  so a run never reads files of a run beside it, and that version is one no other run of the
-  project has, even one started in the same millisecond (:mod:`.save_versions`);
-- parameters logged once, typed ones flattened (``boston.train.lr``), and tags without object
-  reprs; the git commit as ``mlflow.source.git.commit``;
-- the datasets' MLflow logging is deferred until the pipeline succeeded, then done in phases
-  (:mod:`linear_nets.tracking.deferred`); a failure there ends the run FAILED;
-- Ctrl-C and SIGTERM end the run KILLED; runs of this host whose process died are marked KILLED
-  at the start of the next run (:mod:`linear_nets.tracking.liveness`).
+For each ``kedro run`` of a tracked pipeline this hook:
+
+- reads ``mlflow.yml`` (:mod:`.settings`), exports its credentials, points MLflow at the store
+  and creates or migrates a SQLite store once, under a lock (:mod:`.store`);
+- makes every versioned dataset the pipeline writes save, and load back, the run's own version,
+  one no other run of the project has (:mod:`.save_versions`, :mod:`linear_nets.compat`), so a
+  run never reads the files of a run beside it;
+- opens one run in the experiment ``<experiment.name>.<pipeline>`` (``linear_nets.boston``),
+  with its parameters (flattened: ``boston.train.lr``) and tags, after marking KILLED the runs
+  of this host whose process died (:mod:`.liveness`);
+- after the pipeline succeeded, publishes what it produced (:mod:`.publish`) and ends the run
+  FINISHED; a failure ends it FAILED, Ctrl-C or SIGTERM KILLED, and undoes what was published.
 """
 
 from __future__ import annotations
@@ -28,223 +30,158 @@ import re
 import signal
 import subprocess
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
-from linear_nets.tracking import deferred, liveness, mlflow_checks, save_versions, store
+from linear_nets import compat
+from linear_nets.tracking import liveness, save_versions, settings, store
 
 logger = logging.getLogger(__name__)
 
-MLFLOW_CONFIG_PATTERNS = ["mlflow*", "mlflow*/**", "**/mlflow*"]
 _OBJECT_REPR = re.compile(r"^<(?:[\w.]+\.)?(\w+) object at 0x[0-9a-f]+>$")
+MAX_PARAM_LENGTH = 6000  # MLflow refuses longer parameter values
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM received during a run: unwinds like Ctrl-C, and the run ends KILLED."""
 
 
+@dataclass
 class _Run:
     """What the hook holds for the MLflow run in progress."""
 
-    def __init__(self, run_id: str, owned: bool) -> None:
-        self.run_id = run_id
-        self.owned = owned  # False when the run was opened before `kedro run` (not ours to end)
-        self.log = deferred.DeferredLog(run_id)
-        self.token = deferred.activate(self.log)
-        self.logged_params: set[str] = set()
-        self.previous_sigterm: Any = None
+    run_id: str
+    owned: bool  # False when the run was opened before `kedro run` (not ours to end)
+    save_version: str
+    publication: Any = None
+    previous_handlers: dict[int, Any] = field(default_factory=dict)
 
 
 class MlflowTrackingHook:
-    """kedro-mlflow's hook plus the project's run lifecycle (see the module docstring)."""
+    """Open, publish and end one MLflow run per ``kedro run`` (see the module docstring)."""
 
     def __init__(self) -> None:
-        self._mlflow: Any = None  # kedro-mlflow's MlflowHook, created with each context
-        self._uri: str | None = None
-        self._experiment_prefix = "linear_nets"
+        self._settings = settings.TrackingSettings()
+        self._project = Path.cwd()
         self._run: _Run | None = None
         self._exit_handler_registered = False
-        self.relocated: list[str] = []  # artifact roots moved into this project at start-up
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        from kedro.config import MissingConfigException
-        from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
+        import mlflow
 
-        # a fresh one per session: kedro-mlflow's keeps the last run id, and would re-open that
-        # run in the nodes of a later untracked pipeline run in the same process
-        self._mlflow = MlflowHook()
-        loader = context.config_loader
-        loader.config_patterns.setdefault("mlflow", MLFLOW_CONFIG_PATTERNS)
-        try:
-            conf = dict(loader["mlflow"])
-        except MissingConfigException:
-            conf = {}
-        self._uri = (conf.get("server") or {}).get("mlflow_tracking_uri") or "sqlite:///mlflow.db"
-        tracking = dict(conf.get("tracking") or {})
-        experiment = dict(tracking.get("experiment") or {})
-        self._experiment_prefix = experiment.get("name") or context._package_name or "linear_nets"
-        # kedro-mlflow opens the "Default" experiment (which migrating the store creates); the
-        # run's own experiment, named after its pipeline, is chosen in before_pipeline_run.
-        experiment["name"] = "Default"
-        loader["mlflow"] = conf | {"tracking": tracking | {"experiment": experiment}}
-        self.relocated = store.prepare_store(self._uri, Path(context.project_path))
-        with store.store_lock(self._uri):
-            self._mlflow.after_context_created(context)
-
-    @hook_impl
-    def after_catalog_created(self, catalog: Any) -> None:
-        # kedro-mlflow names its metric datasets after their catalog entries (only the catalog)
-        if self._mlflow is not None:
-            self._mlflow.after_catalog_created(
-                catalog=catalog,
-                conf_catalog=None,
-                conf_creds=None,
-                parameters=None,
-                save_version=None,
-                load_versions=None,
-            )
+        self._project = Path(context.project_path)
+        self._settings = settings.load(context.config_loader)
+        self._settings.export_credentials()
+        uri = _absolute(self._settings.uri, self._project)
+        mlflow.set_tracking_uri(uri)
+        if self._settings.registry_uri:
+            mlflow.set_registry_uri(_absolute(self._settings.registry_uri, self._project))
+        store.prepare_store(uri)
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         import mlflow
-        from kedro_mlflow.framework.hooks.utils import _assert_mlflow_enabled
 
-        project = Path(run_params.get("project_path") or Path.cwd())
+        project = Path(run_params.get("project_path") or self._project)
         save_version = save_versions.reserve(str(run_params["run_id"]), project)
-        pin_own_versions(pipeline, catalog, save_version)
+        for name in sorted(pipeline.all_outputs()):
+            compat.pin_save_and_load_version(catalog.get(name), save_version)
         if self._run is not None:  # a run of this process that never came back (interrupted)
             self._end(self._run, "KILLED", "interrupted")
         names = run_params.get("pipeline_names") or ["__default__"]
-        config = self._mlflow.mlflow_config
-        if _assert_mlflow_enabled(names, config) and not mlflow.active_run():
-            self._use_experiment(f"{self._experiment_prefix}.{'+'.join(names)}")
-            client = mlflow.MlflowClient()
-            killed = liveness.mark_dead_runs_killed(
-                client, reason="its process was gone when a later run started"
-            )
-            if killed:
-                logger.warning("Marked KILLED the runs whose process died: %s", killed)
-        mlflow_checks.skip_notebook_probes_without_ipython()  # start_run's notebook probes
-        self._mlflow.before_pipeline_run(run_params, pipeline, catalog)
-        run = mlflow.active_run()
-        if run is None or not self._mlflow._is_mlflow_enabled:
+        if not self._settings.tracks(names):
             return
-        self._run = _Run(run.info.run_id, owned=not self._mlflow._already_active_mlflow)
-        self._catch_sigterm(self._run)
+        client = mlflow.MlflowClient()
+        active = mlflow.active_run()
+        if active is not None:  # a run the user opened (a notebook): record into it
+            self._run = _Run(active.info.run_id, owned=False, save_version=save_version)
+        else:
+            uri = mlflow.get_tracking_uri()
+            experiment = store.ensure_experiment(self._settings.experiment(names), uri)
+            store.check_artifact_root(experiment, uri, project)
+            for line in liveness.mark_dead_runs_killed(
+                client, reason="its process was gone when a later run started"
+            ):
+                logger.warning("Runs whose process died: %s", line)
+            # the client creates the run without MLflow's notebook and Databricks probes
+            run = client.create_run(experiment.experiment_id, run_name=",".join(names))
+            mlflow.start_run(run_id=run.info.run_id)  # the active run, for log_model
+            self._run = _Run(run.info.run_id, owned=True, save_version=save_version)
+        self._catch_signals(self._run)
         if not self._exit_handler_registered:
             atexit.register(self._end_abandoned_run)  # runs before MLflow's own exit handler
             self._exit_handler_registered = True
-        mlflow.set_tags(run_tags(run_params, pipeline, catalog, save_version))
-        with contextlib.suppress(mlflow.MlflowException):  # session id; see kedro.save_version
-            mlflow.MlflowClient().delete_tag(run.info.run_id, "run_id")
+        log_parameters(client, self._run.run_id, pipeline, catalog)
+        tags = run_tags(run_params, pipeline, catalog, save_version)
+        client.log_batch(self._run.run_id, tags=_tag_entities(tags))
 
     @hook_impl
-    def before_node_run(
-        self, node: Any, catalog: Any, inputs: dict[str, Any], is_async: bool
-    ) -> None:
-        if self._mlflow is None:
-            return
-        from pydantic import BaseModel
+    def after_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
+        from linear_nets.tracking.publish import Publication
 
-        if self._run is not None and deferred.active_log() is not self._run.log:
-            # a worker thread of ThreadRunner: context variables do not follow it there
-            deferred.activate(self._run.log)
-
-        params: dict[str, Any] = {}
-        for name, value in inputs.items():
-            if not (name.startswith("params:") or name == "parameters"):
-                continue
-            if self._run is not None and name in self._run.logged_params:
-                continue
-            params[name] = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
-            if self._run is not None:
-                self._run.logged_params.add(name)
-        # kedro-mlflow logs them (flattened with "."), and re-opens the run in a worker thread
-        self._mlflow.before_node_run(node, catalog, params, is_async)
-
-    @hook_impl
-    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        state = self._run
-        if state is not None:
-            try:
-                state.log.commit()
-            except BaseException as error:
-                status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
-                self._end(state, status, f"logging at the end failed: {_describe(error)}")
-                raise
-        self._mlflow.after_pipeline_run(run_params, pipeline, catalog)  # ends it FINISHED
-        if state is not None:
-            self._release(state)
-
-    @hook_impl
-    def on_pipeline_error(
-        self, error: Exception, run_params: dict[str, Any], pipeline: Any, catalog: Any
-    ) -> None:
         state = self._run
         if state is None:
-            if self._mlflow is not None and self._mlflow._is_mlflow_enabled:
-                self._mlflow.on_pipeline_error(error, run_params, pipeline, catalog)
             return
-        self._end(state, "FAILED", _describe(error))
+        try:
+            state.publication = Publication(state.run_id)
+            state.publication.publish(pipeline, catalog)
+        except BaseException as error:
+            status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+            self._end(state, status, f"publishing the run failed: {_describe(error)}")
+            raise
+        self._end(state, "FINISHED", None)
 
-    def _use_experiment(self, name: str) -> None:
-        """Make ``name`` the experiment kedro-mlflow opens the run in (created once)."""
-        import mlflow
+    @hook_impl
+    def on_pipeline_error(self, error: Exception) -> None:
+        if self._run is not None:
+            self._end(self._run, "FAILED", _describe(error))
 
-        experiment = self._mlflow.mlflow_config.tracking.experiment
-        options = experiment.create_experiment_kwargs
-        created = store.ensure_experiment(
-            name,
-            mlflow.get_tracking_uri(),
-            artifact_location=options.artifact_location,
-            tags=options.tags,
-        )
-        experiment.name = name
-        experiment._experiment = created
-        mlflow.set_experiment(experiment_id=created.experiment_id)
-
-    def _catch_sigterm(self, state: _Run) -> None:
+    def _catch_signals(self, state: _Run) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
 
         def terminate(signum: int, frame: Any) -> None:
             raise Terminated(f"signal {signal.Signals(signum).name}")
 
-        state.previous_sigterm = signal.signal(signal.SIGTERM, terminate)
+        state.previous_handlers[signal.SIGTERM] = signal.signal(signal.SIGTERM, terminate)
 
-    def _release(self, state: _Run) -> None:
-        """Forget ``state``: stop deferring, give SIGTERM its previous handler."""
-        if self._run is state:
-            self._run = None
-        deferred.deactivate(state.token)
-        if state.previous_sigterm is not None and (
-            threading.current_thread() is threading.main_thread()
-        ):
-            signal.signal(signal.SIGTERM, state.previous_sigterm)
-
-    def _end(self, state: _Run, status: str, reason: str) -> None:
-        """Undo what the run registered, and end it with ``status``, saying why."""
+    def _end(self, state: _Run, status: str, reason: str | None) -> None:
+        """Undo what a failed run published, and end it with ``status``, saying why. A second
+        Ctrl-C or SIGTERM meanwhile (a terminal, ``timeout`` and CI runners signal the whole
+        process group, often twice) waits until the run's status is recorded."""
         import mlflow
 
-        try:
+        with _signals_held():
             try:
-                state.log.rollback()
-            except Exception:  # the run must still end with its status
-                logger.exception("Could not delete the model versions of run %s", state.run_id)
-            client = mlflow.MlflowClient()
-            client.set_tag(state.run_id, liveness.END_REASON_TAG, reason[:5000])
-            if state.owned:
-                while (active := mlflow.active_run()) is not None:
-                    mlflow.end_run(status)
-                    if active.info.run_id == state.run_id:
-                        break
-                else:
-                    client.set_terminated(state.run_id, status)
-        finally:
-            self._release(state)
+                client = mlflow.MlflowClient()
+                if status != "FINISHED" and state.publication is not None:
+                    try:
+                        state.publication.rollback()
+                    except Exception:  # the run must still end with its status
+                        logger.exception("Could not undo what run %s published", state.run_id)
+                if reason:
+                    client.set_tag(state.run_id, liveness.END_REASON_TAG, reason[:5000])
+                if state.owned:
+                    active = mlflow.active_run()
+                    if active is not None and active.info.run_id == state.run_id:
+                        mlflow.end_run(status)
+                    else:
+                        client.set_terminated(state.run_id, status)
+            finally:
+                self._release(state)
+
+    def _release(self, state: _Run) -> None:
+        if self._run is state:
+            self._run = None
+        if threading.current_thread() is threading.main_thread():
+            for signum, handler in state.previous_handlers.items():
+                signal.signal(signum, handler)
+        state.previous_handlers.clear()
 
     def _end_abandoned_run(self) -> None:
         """At exit: a run still in progress was interrupted (Ctrl-C, SIGTERM): end it KILLED
@@ -253,40 +190,80 @@ class MlflowTrackingHook:
             self._end(self._run, "KILLED", "interrupted (Ctrl-C or SIGTERM)")
 
 
-def pin_own_versions(pipeline: Any, catalog: Any, save_version: str) -> list[str]:
-    """Make every versioned dataset the pipeline writes save ``save_version`` (the run's
-    session id) and load that same version.
+@contextlib.contextmanager
+def _signals_held() -> Any:
+    """Within: SIGINT and SIGTERM are ignored (main thread only; elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in _SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
-    Kedro loads the newest version by default: the one a concurrent run may have just written.
-    Returns the names of the datasets pinned.
-    """
-    from kedro.io.core import AbstractVersionedDataset, Version
 
-    pinned = []
-    for name in sorted(pipeline.all_outputs()):
-        dataset = catalog.get(name)
-        version = getattr(dataset, "_version", None)
-        if (
-            isinstance(dataset, AbstractVersionedDataset)
-            and version is not None
-            and version.load is None
-        ):
-            dataset._version = Version(save_version, save_version)
-            pinned.append(name)
-    return pinned
+def _absolute(uri: str, project: Path) -> str:
+    """A relative ``sqlite:///`` path resolved against the project, as kedro-mlflow did."""
+    path = store.sqlite_path(uri)
+    if path is None or path.is_absolute():
+        return uri
+    rest = uri[len("sqlite:///") + len(str(path).split("?")[0]) :]
+    return f"sqlite:///{(project / path).as_posix()}{rest}"
+
+
+def log_parameters(client: Any, run_id: str, pipeline: Any, catalog: Any) -> dict[str, str]:
+    """Log the ``params:`` inputs of the pipeline, flattened (``boston.train.lr``); typed ones
+    as their fields. Returns what was logged."""
+    from mlflow.entities import Param
+
+    values: dict[str, Any] = {}
+    for name in sorted(pipeline.inputs()):
+        if name == "parameters":
+            values |= _flat(_plain(catalog.load(name)))
+        elif name.startswith("params:"):
+            value = _plain(catalog.load(name))
+            key = name.removeprefix("params:")
+            values |= _flat(value, key) if isinstance(value, dict) else {key: value}
+    logged = {key: str(value)[:MAX_PARAM_LENGTH] for key, value in values.items()}
+    entities = [Param(key, value) for key, value in logged.items()]
+    for start in range(0, len(entities), 100):  # MLflow takes at most 100 params per batch
+        client.log_batch(run_id, params=entities[start : start + 100])
+    return logged
+
+
+def _plain(value: Any) -> Any:
+    from pydantic import BaseModel
+
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return value
+
+
+def _tag_entities(tags: dict[str, str]) -> list[Any]:
+    from mlflow.entities import RunTag
+
+    return [RunTag(key, value[:5000]) for key, value in tags.items()]
 
 
 def run_tags(
     run_params: dict[str, Any], pipeline: Any, catalog: Any, save_version: str
 ) -> dict[str, str]:
     """The tags the project sets on a run (and readable values for kedro-mlflow's)."""
+    import getpass
+
     import torch
 
     from linear_nets.engine.config import TrainConfig
     from linear_nets.engine.devices import DeviceError, resolve_device
 
-    # kedro-mlflow tagged the run with every run parameter that has a value: make them readable
+    # every run parameter of Kedro's that has a value, readable
     tags = {key: _readable(value) for key, value in run_params.items() if value}
+    with contextlib.suppress(Exception):  # MLflow's own user tag (no user in some containers)
+        tags["mlflow.user"] = getpass.getuser()
+    tags["mlflow.source.type"] = "LOCAL"
+    tags["mlflow.source.name"] = "kedro run"
     tags.pop("run_id", None)
     if tags.get("runner", "None") == "None":  # no runner given: Kedro's default
         tags["runner"] = "SequentialRunner"

@@ -2,7 +2,8 @@
 
 Each run is tagged with the host, the pid and the pid's start time (so a reused pid is not
 mistaken for the original process). A run left RUNNING whose process is gone from this host
-(SIGKILL, power loss) is marked KILLED by the next run and by ``kedro runs clean``.
+(SIGKILL, power loss) is marked KILLED by the next run and by ``kedro runs clean``, and the
+model versions it registered are removed (``@champion`` repaired where it pointed at one).
 """
 
 from __future__ import annotations
@@ -46,8 +47,12 @@ def is_alive(pid: int, start: str = "") -> bool:
 
 
 def mark_dead_runs_killed(client: Any, reason: str) -> list[str]:
-    """Mark KILLED every RUNNING run of this host whose process is gone; return their ids."""
+    """Mark KILLED every RUNNING run of this host whose process is gone, delete the model
+    versions it registered and repair ``@champion`` where it pointed at one. Returns one line
+    per run killed (``KILLED <run id>``) and per repair."""
     from mlflow.entities import ViewType
+
+    from linear_nets.tracking.registry import forget_dead_run
 
     experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
     if not experiments:
@@ -67,5 +72,6 @@ def mark_dead_runs_killed(client: Any, reason: str) -> list[str]:
             continue
         client.set_tag(run.info.run_id, END_REASON_TAG, reason)
         client.set_terminated(run.info.run_id, "KILLED", end_time=int(time.time() * 1000))
-        killed.append(run.info.run_id)
+        killed.append(f"KILLED {run.info.run_id}")
+        killed += forget_dead_run(client, run.info.run_id)
     return killed

@@ -272,9 +272,23 @@ def promote_if_better(name: str, version: str, *, tracking_uri: str | None = Non
     Returns:
         One line saying whether it became champion, and why.
     """
-    from mlflow.exceptions import MlflowException
+    from linear_nets.tracking.store import store_lock
 
     client = _client(tracking_uri)
+    # read, compare and set as one step: two runs promoting at once must not both win
+    with store_lock(tracking_uri or _tracking_uri()):
+        return _promote_if_better(client, name, version)
+
+
+def _tracking_uri() -> str:
+    import mlflow
+
+    return mlflow.get_tracking_uri()
+
+
+def _promote_if_better(client: Any, name: str, version: str) -> str:
+    from mlflow.exceptions import MlflowException
+
     new = client.get_model_version(name, version)
     metric = new.tags[METRIC_TAG]
     value = float(new.tags[VALUE_TAG])
@@ -343,3 +357,65 @@ def promote_sweep(sweep_id: str, *, tracking_uri: str | None = None) -> list[str
             + promote_if_better(name, best.version, tracking_uri=tracking_uri)
         )
     return lines
+
+
+def restore_aliases(client: Any, name: str, before: dict[str, str]) -> None:
+    """Put the aliases of registered model ``name`` back to ``before`` (``{alias: version}``)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        now = dict(client.get_registered_model(name).aliases)
+    except MlflowException:
+        return
+    for alias in set(now) - set(before):
+        client.delete_registered_model_alias(name, alias)
+    for alias, version in before.items():
+        if now.get(alias) != version:
+            client.set_registered_model_alias(name, alias, version)
+
+
+def delete_run_versions(client: Any, run_id: str) -> list[str]:
+    """Delete every model version registered by run ``run_id``; ``name/version`` of each."""
+    deleted = []
+    for version in client.search_model_versions(f"run_id = '{run_id}'"):
+        client.delete_model_version(version.name, version.version)
+        deleted.append(f"{version.name}/{version.version}")
+    return deleted
+
+
+def forget_dead_run(client: Any, run_id: str) -> list[str]:
+    """A run that died (KILLED by a later run or ``kedro runs clean``): delete the versions it
+    registered and, where ``@champion`` pointed at one of them, give the alias to the best
+    remaining version of a FINISHED run (or remove it). Returns one line per repair."""
+    from mlflow.exceptions import MlflowException
+
+    lines = []
+    for version in client.search_model_versions(f"run_id = '{run_id}'"):
+        name = version.name
+        try:
+            champion = client.get_model_version_by_alias(name, CHAMPION)
+        except MlflowException:
+            champion = None
+        client.delete_model_version(name, version.version)
+        lines.append(f"deleted {name} version {version.version} (its run {run_id} died)")
+        if champion is not None and champion.version == version.version:
+            lines.append(_elect_champion(client, name))
+    return lines
+
+
+def _elect_champion(client: Any, name: str) -> str:
+    """Give ``@champion`` of ``name`` to its best version whose run FINISHED."""
+    best = None
+    for version in client.search_model_versions(f"name = '{name}'"):
+        if METRIC_TAG not in version.tags or not version.run_id:
+            continue
+        if client.get_run(version.run_id).info.status != "FINISHED":
+            continue
+        sign = -1.0 if version.tags.get(HIGHER_TAG) == "true" else 1.0
+        key = (sign * float(version.tags[VALUE_TAG]), int(version.version))
+        if best is None or key < best[0]:
+            best = (key, version)
+    if best is None:
+        return f"{name}: no version of a finished run is left to be @{CHAMPION}"
+    client.set_registered_model_alias(name, CHAMPION, best[1].version)
+    return f"{name} version {best[1].version} is @{CHAMPION} again"

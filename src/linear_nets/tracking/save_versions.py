@@ -4,7 +4,7 @@ Kedro saves every versioned dataset of a run under the run's session id: the tim
 was created, to the millisecond. Runs started together (``kedro sweep``, a scheduler, a few
 terminals) can be created in the same millisecond, and the second of them to save a dataset
 then fails: that version exists. So each run reserves its save version under an exclusive
-``flock`` on ``data/.save_version``, which holds the last version handed out in the project; a
+lock on ``data/.save_version``, which holds the last version handed out in the project; a
 session id that is not later than that one becomes the next free millisecond. A run started
 alone keeps its session id.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from kedro.io.core import VERSION_FORMAT
 
-from linear_nets.tracking.store import locked_file
+from linear_nets.tracking.store import locked
 
 LAST_VERSION_FILE = Path("data") / ".save_version"
 """Relative to the project: the last save version handed out (git ignores ``data/``)."""
@@ -31,14 +31,13 @@ def reserve(session_id: str, project_path: Path) -> str:
     """
     if _parse(session_id) is None:
         return session_id
-    with locked_file(Path(project_path) / LAST_VERSION_FILE) as handle:
-        handle.seek(0)
-        last = _parse(handle.read().strip())
+    path = Path(project_path) / LAST_VERSION_FILE
+    with locked(path):
+        last = _parse(path.read_text().strip()) if path.is_file() else None
         version = session_id
         if last is not None and version <= _format(last):  # same width: text order is time
             version = _format(last + timedelta(milliseconds=1))
-        handle.truncate(0)  # appending to an empty file writes at its start
-        handle.write(version + "\n")
+        path.write_text(version + "\n")
     return version
 
 

@@ -1,0 +1,197 @@
+"""Tell MLflow what a successful run produced: once, after the pipeline, in one place.
+
+Nodes and datasets only write plain files. When the pipeline has succeeded the tracking hook
+calls :func:`publish`, which reads what the run wrote through the catalog and, in this order:
+
+1. logs each model package (:class:`~linear_nets.datasets.PyfuncPackageDataset`) as a models-
+   from-code pyfunc model and registers it through the client, when the gate let it through
+   (otherwise tags the run with the reason);
+2. logs the files whose catalog entry says ``metadata: {mlflow: artifact}`` (plots, the
+   coefficient table);
+3. logs the metrics (:class:`~linear_nets.datasets.MetricsDataset`) with ``log_batch``, last
+   but one, so that a run whose publishing failed carries no metrics;
+4. moves ``@champion`` (:func:`linear_nets.tracking.registry.promote_run_model`).
+
+If any step fails, or the process is interrupted meanwhile, :meth:`Publication.rollback`
+deletes the versions this run registered and puts the aliases back; the hook then ends the
+run FAILED (KILLED on a signal), so a failed run never leaves a FINISHED run, a registered
+version or a moved ``@champion`` behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import linear_nets
+
+logger = logging.getLogger(__name__)
+
+ARTIFACT = "artifact"
+"""``metadata: {mlflow: artifact}`` in the catalog: log the saved file to the run."""
+REQUIREMENTS = ("mlflow", "torch", "pandas", "numpy", "pydantic")
+"""What a logged model imports, pinned from this environment."""
+_BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch call
+
+
+@dataclass
+class Outputs:
+    """What a pipeline run wrote that MLflow is told about, by catalog entry name."""
+
+    metrics: list[str] = field(default_factory=list)
+    artifacts: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+
+
+def find_outputs(pipeline: Any, catalog: Any) -> Outputs:
+    """Sort the pipeline's outputs into metrics, artifacts and model packages."""
+    from linear_nets.datasets.metrics import MetricsDataset
+    from linear_nets.datasets.pyfunc_package import PyfuncPackageDataset
+
+    found = Outputs()
+    for name in sorted(pipeline.all_outputs()):
+        dataset = catalog.get(name)
+        if isinstance(dataset, MetricsDataset):
+            found.metrics.append(name)
+        elif isinstance(dataset, PyfuncPackageDataset):
+            found.models.append(name)
+        elif (getattr(dataset, "metadata", None) or {}).get("mlflow") == ARTIFACT:
+            found.artifacts.append(name)
+    return found
+
+
+def saved_file(catalog: Any, name: str) -> Path:
+    """The file this run saved for catalog entry ``name``: ``<filepath>/<version>/<name>``
+    for a versioned entry, ``<filepath>`` otherwise."""
+    from kedro.io import AbstractVersionedDataset
+
+    config = catalog.config_resolver.resolve_pattern(name)
+    filepath = Path(str(config["filepath"]).removeprefix("file://"))
+    dataset = catalog.get(name)
+    version = (
+        dataset.resolve_save_version() if isinstance(dataset, AbstractVersionedDataset) else None
+    )
+    return filepath / version / filepath.name if config.get("versioned") and version else filepath
+
+
+class Publication:
+    """What one run published, so that it can be undone."""
+
+    def __init__(self, run_id: str) -> None:
+        import mlflow
+
+        self.run_id = run_id
+        self.client = mlflow.MlflowClient()
+        self.registered: list[tuple[str, str]] = []
+        self._aliases: dict[str, dict[str, str]] = {}
+
+    def publish(self, pipeline: Any, catalog: Any) -> None:
+        outputs = find_outputs(pipeline, catalog)
+        packages = {name: catalog.load(name) for name in outputs.models}
+        for name in outputs.models:
+            self.log_model(catalog.get(name).registered_model_name, packages[name])
+        for name in outputs.artifacts:
+            artifact_path = (catalog.get(name).metadata or {}).get("mlflow_artifact_path")
+            self.client.log_artifact(self.run_id, str(saved_file(catalog, name)), artifact_path)
+        self.log_metrics(outputs.metrics, catalog)
+        from linear_nets.tracking import registry
+
+        for model, model_version in self.registered:
+            registry.promote_run_model(self.run_id, model, model_version)
+
+    def log_metrics(self, names: list[str], catalog: Any) -> None:
+        from mlflow.entities import Metric
+
+        from linear_nets.datasets.metrics import metric_entries
+
+        now = int(time.time() * 1000)
+        metrics = []
+        for name in names:
+            for key, value, step in metric_entries(catalog.load(name), catalog.get(name).prefix):
+                metrics.append(Metric(key, value if math.isfinite(value) else math.nan, now, step))
+        for start in range(0, len(metrics), _BATCH):
+            self.client.log_batch(self.run_id, metrics=metrics[start : start + _BATCH])
+
+    def log_model(self, registered_name: str, package: Any) -> None:
+        """Log ``package`` to the run and register it as ``registered_name`` if its gate
+        passed; tag the run with the refusal otherwise."""
+        import mlflow
+        import torch
+
+        from linear_nets.serving.pyfunc import CONFIG, WEIGHTS
+        from linear_nets.tracking import registry
+
+        candidate = package.candidate
+        if candidate.refusal is not None:
+            logger.warning("Model not registered: %s", candidate.refusal)
+            registry.record_refusal(self.run_id, candidate)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            weights, config = Path(tmp, "weights.pt"), Path(tmp, "config.json")
+            torch.save(package.weights, weights)
+            config.write_text(json.dumps(package.config, indent=2) + "\n")
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(package.model_code_path),
+                artifacts={WEIGHTS: str(weights), CONFIG: str(config)},
+                code_paths=[str(Path(linear_nets.__file__).parent)],
+                signature=_signature(package),
+                input_example=package.input_example,
+                pip_requirements=_requirements(),
+            )
+        if registered_name not in self._aliases:
+            self._aliases[registered_name] = _aliases(self.client, registered_name)
+        version = self.client.create_model_version(
+            registered_name, info.model_uri, run_id=self.run_id, model_id=info.model_id
+        ).version
+        self.registered.append((registered_name, str(version)))
+        registry.tag_version(registered_name, str(version), self.run_id, candidate)
+        logger.info("Registered %s version %s", registered_name, version)
+
+    def rollback(self) -> list[str]:
+        """Put the aliases back as they were and delete the versions this run registered.
+        Returns ``name/version`` of each deleted version."""
+        from linear_nets.tracking import registry
+
+        for name, before in self._aliases.items():
+            registry.restore_aliases(self.client, name, before)
+        deleted = registry.delete_run_versions(self.client, self.run_id)
+        if deleted:
+            logger.warning("Deleted the model versions of run %s: %s", self.run_id, deleted)
+        self.registered.clear()
+        return deleted
+
+
+def _aliases(client: Any, name: str) -> dict[str, str]:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.create_registered_model(name)
+        return {}
+    except MlflowException:  # it exists: remember its aliases
+        return dict(client.get_registered_model(name).aliases)
+
+
+def _signature(package: Any) -> Any:
+    """Columns typed AnyType and optional: the model checks every column and value itself,
+    naming column and row, and accepts int64 columns (``pd.read_csv``) where floats are meant."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import AnyType, ColSpec, DataType, Schema
+
+    columns = [str(column) for column in package.input_example.columns]
+    return ModelSignature(
+        inputs=Schema([ColSpec(AnyType(), column, required=False) for column in columns]),
+        outputs=Schema([ColSpec(DataType[package.output_type])]),
+    )
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{package}=={version(package)}" for package in REQUIREMENTS]

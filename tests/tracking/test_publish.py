@@ -1,0 +1,156 @@
+"""Publishing a run: the model logged and registered through the client, metrics in batches,
+and everything undone when a step fails."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from importlib.metadata import version
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+import torch
+from kedro.io import DataCatalog, Version
+from kedro.pipeline import Node, Pipeline
+
+from linear_nets.datasets import MetricsDataset, PyfuncPackageDataset
+from linear_nets.process import set_up
+from linear_nets.serving.pyfunc import PyfuncPackage
+from linear_nets.tracking.publish import Publication, find_outputs
+from linear_nets.tracking.registry import CHAMPION, Candidate
+from tests.support import inside
+
+COLUMNS = ["a", "b"]
+
+
+def _package(value: float = 1.0, refusal: str | None = None) -> PyfuncPackage:
+    return PyfuncPackage(
+        model_code="regression_model.py",
+        weights={"weight": torch.tensor([[2.0, -1.0]]), "bias": torch.tensor([0.5])},
+        config={"columns": COLUMNS, "mean": [0.0, 0.0], "std": [1.0, 1.0]},
+        input_example=pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}),
+        output_type="double",
+        candidate=Candidate(
+            metric="test_rmse", value=value, higher_is_better=False, gate="test", refusal=refusal
+        ),
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path, empty_mlflow_store: Path) -> Iterator[Path]:
+    shutil.copy(empty_mlflow_store, tmp_path / "mlflow.db")
+    (tmp_path / "uv.lock").write_text("version = 1\n")  # never copied into a model
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "0"\n')
+    with inside(tmp_path):
+        set_up()  # what every kedro command does first
+        mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+        yield tmp_path
+        while mlflow.active_run():
+            mlflow.end_run()
+
+
+def _catalog(folder: Path, package: PyfuncPackage, metrics: dict) -> tuple[Pipeline, DataCatalog]:
+    version = Version("v1", "v1")
+    catalog = DataCatalog(
+        {
+            "model": PyfuncPackageDataset(
+                filepath=str(folder / "pyfunc"), registered_model_name="tiny", version=version
+            ),
+            "metrics": MetricsDataset(filepath=str(folder / "metrics.json"), version=version),
+        }
+    )
+    catalog.save("model", package)
+    catalog.save("metrics", metrics)
+    pipeline = Pipeline([Node(lambda: None, None, ["model", "metrics"], name="make")])
+    return pipeline, catalog
+
+
+def test_outputs_are_sorted_by_their_dataset(tmp_path: Path):
+    pipeline, catalog = _catalog(tmp_path, _package(), {"m": 1.0})
+    found = find_outputs(pipeline, catalog)
+    assert (found.models, found.metrics, found.artifacts) == (["model"], ["metrics"], [])
+
+
+def test_the_package_folder_round_trips(tmp_path: Path):
+    dataset = PyfuncPackageDataset(
+        filepath=str(tmp_path / "pyfunc"), registered_model_name="tiny", version=Version("v", "v")
+    )
+    dataset.save(_package(2.5))
+    loaded = dataset.load()
+    assert loaded.candidate == _package(2.5).candidate
+    assert torch.equal(loaded.weights["weight"], torch.tensor([[2.0, -1.0]]))
+    pd.testing.assert_frame_equal(loaded.input_example, _package().input_example)
+    assert sorted(p.name for p in (tmp_path / "pyfunc" / "v" / "pyfunc").iterdir()) == [
+        "config.json",
+        "input_example.parquet",
+        "package.json",
+        "weights.pt",
+    ]
+    assert not [p for p in (tmp_path / "pyfunc" / "v").iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.slow  # logs and registers a real model (several seconds)
+def test_a_run_is_published_model_metrics_and_champion(
+    store: Path, capsys: pytest.CaptureFixture[str]
+):
+    history = [float(i) for i in range(2500)]  # more points than one log_batch takes
+    pipeline, catalog = _catalog(store, _package(), {"loss": history, "test_rmse": 1.0})
+    client = mlflow.MlflowClient()
+    run = mlflow.start_run(experiment_id=client.create_experiment("x"))
+    Publication(run.info.run_id).publish(pipeline, catalog)
+    mlflow.end_run()
+
+    assert len(client.get_metric_history(run.info.run_id, "loss")) == 2500
+    assert client.get_run(run.info.run_id).data.metrics["test_rmse"] == 1.0
+    champion = client.get_model_version_by_alias("tiny", CHAMPION)
+    assert (str(champion.version), champion.run_id) == ("1", run.info.run_id)
+    assert capsys.readouterr().err == ""  # registering through the client prints nothing
+    local = Path(mlflow.artifacts.download_artifacts("models:/tiny/1", dst_path="model"))
+    assert not (local / "uv.lock").exists()  # MLFLOW_UV_AUTO_DETECT=false (process set-up)
+    assert not (local / "pyproject.toml").exists()
+    requirements = (local / "requirements.txt").read_text().split()
+    assert f"torch=={version('torch')}" in requirements
+    rows = pd.DataFrame({"a": [1.0], "b": [1.0]})
+    assert list(mlflow.pyfunc.load_model("models:/tiny/1").predict(rows)) == [1.5]
+    assert os.environ["MLFLOW_UV_AUTO_DETECT"] == "false"
+
+
+@pytest.mark.slow  # logs and registers real models
+def test_a_failure_after_registering_deletes_the_version_and_restores_the_champion(
+    store: Path,
+):
+    client = mlflow.MlflowClient()
+    experiment = client.create_experiment("x")
+    pipeline, catalog = _catalog(store / "first", _package(2.0), {"test_rmse": 2.0})
+    first = mlflow.start_run(experiment_id=experiment)
+    Publication(first.info.run_id).publish(pipeline, catalog)
+    mlflow.end_run()
+
+    pipeline, catalog = _catalog(store / "second", _package(1.0), {"test_rmse": 1.0})
+    (store / "second/metrics.json/v1/metrics.json").write_text('{"test_rmse": "broken"}')
+    second = mlflow.start_run(experiment_id=experiment)
+    publication = Publication(second.info.run_id)
+    with pytest.raises(Exception, match="must be a number"):
+        publication.publish(pipeline, catalog)
+    assert sorted(str(v.version) for v in client.search_model_versions("name = 'tiny'")) == [
+        "1",
+        "2",
+    ]
+    assert publication.rollback() == ["tiny/2"]
+    mlflow.end_run("FAILED")
+    assert [str(v.version) for v in client.search_model_versions("name = 'tiny'")] == ["1"]
+    assert str(client.get_model_version_by_alias("tiny", CHAMPION).version) == "1"
+
+
+@pytest.mark.slow
+def test_a_refused_model_is_not_registered_and_the_run_says_why(store: Path):
+    pipeline, catalog = _catalog(store, _package(refusal="not converged"), {"test_rmse": 1.0})
+    client = mlflow.MlflowClient()
+    run = mlflow.start_run(experiment_id=client.create_experiment("x"))
+    Publication(run.info.run_id).publish(pipeline, catalog)
+    mlflow.end_run()
+    assert client.search_model_versions("name = 'tiny'") == []
+    assert client.get_run(run.info.run_id).data.tags["registry.not_registered"] == "not converged"
