@@ -26,10 +26,10 @@ from tests.support import inside
 COLUMNS = ["a", "b"]
 
 
-def _package(value: float = 1.0, refusal: str | None = None) -> PyfuncPackage:
+def _package(value: float = 1.0, refusal: str | None = None, bias: float = 0.5) -> PyfuncPackage:
     return PyfuncPackage(
         model_code="regression_model.py",
-        weights={"weight": torch.tensor([[2.0, -1.0]]), "bias": torch.tensor([0.5])},
+        weights={"weight": torch.tensor([[2.0, -1.0]]), "bias": torch.tensor([bias])},
         config={"columns": COLUMNS, "mean": [0.0, 0.0], "std": [1.0, 1.0]},
         input_example=pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}),
         output_type="double",
@@ -129,7 +129,7 @@ def test_a_failure_after_registering_deletes_the_version_and_restores_the_champi
     Publication(first.info.run_id).publish(pipeline, catalog)
     mlflow.end_run()
 
-    pipeline, catalog = _catalog(store / "second", _package(1.0), {"test_rmse": 1.0})
+    pipeline, catalog = _catalog(store / "second", _package(1.0, bias=0.25), {"test_rmse": 1.0})
     (store / "second/metrics.json/v1/metrics.json").write_text('{"test_rmse": "broken"}')
     second = mlflow.start_run(experiment_id=experiment)
     publication = Publication(second.info.run_id)
@@ -154,3 +154,26 @@ def test_a_refused_model_is_not_registered_and_the_run_says_why(store: Path):
     mlflow.end_run()
     assert client.search_model_versions("name = 'tiny'") == []
     assert client.get_run(run.info.run_id).data.tags["registry.not_registered"] == "not converged"
+
+
+@pytest.mark.slow
+def test_an_identical_retrain_registers_nothing_and_names_the_version_it_equals(store: Path):
+    client = mlflow.MlflowClient()
+    experiment = client.create_experiment("x")
+    runs = []
+    for folder in ("first", "second"):
+        pipeline, catalog = _catalog(store / folder, _package(), {"test_rmse": 1.0})
+        run = mlflow.start_run(experiment_id=experiment)
+        Publication(run.info.run_id).publish(pipeline, catalog)
+        mlflow.end_run()
+        runs.append(run.info.run_id)
+    assert [str(v.version) for v in client.search_model_versions("name = 'tiny'")] == ["1"]
+    assert client.get_run(runs[1]).data.tags["registry.not_registered"].startswith(
+        "identical to tiny version 1"
+    )
+    # another model (other weights) is new
+    pipeline, catalog = _catalog(store / "third", _package(bias=0.25), {"test_rmse": 1.0})
+    run = mlflow.start_run(experiment_id=experiment)
+    Publication(run.info.run_id).publish(pipeline, catalog)
+    mlflow.end_run()
+    assert len(client.search_model_versions("name = 'tiny'")) == 2

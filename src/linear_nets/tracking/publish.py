@@ -25,7 +25,7 @@ import logging
 import math
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +132,16 @@ class Publication:
             logger.warning("Model not registered: %s", candidate.refusal)
             registry.record_refusal(self.run_id, candidate)
             return
+        digest = model_digest(package)
+        same = registry.version_with_digest(self.client, registered_name, digest)
+        if same is not None:
+            refusal = (
+                f"identical to {registered_name} version {same} (same weights, preprocessing "
+                "and code): nothing new to register"
+            )
+            logger.warning("Model not registered: %s", refusal)
+            registry.record_refusal(self.run_id, replace(candidate, refusal=refusal))
+            return
         with tempfile.TemporaryDirectory() as tmp:
             weights, config = Path(tmp, "weights.pt"), Path(tmp, "config.json")
             torch.save(package.weights, weights)
@@ -151,7 +161,7 @@ class Publication:
             registered_name, info.model_uri, run_id=self.run_id, model_id=info.model_id
         ).version
         self.registered.append((registered_name, str(version)))
-        registry.tag_version(registered_name, str(version), self.run_id, candidate)
+        registry.tag_version(registered_name, str(version), self.run_id, candidate, digest)
         logger.info("Registered %s version %s", registered_name, version)
 
     def rollback(self) -> list[str]:
@@ -166,6 +176,22 @@ class Publication:
             logger.warning("Deleted the model versions of run %s: %s", self.run_id, deleted)
         self.registered.clear()
         return deleted
+
+
+def model_digest(package: Any) -> str:
+    """sha256 of what a model computes: its weights, preprocessing, code and columns. Two
+    trainings on the same data with the same parameters give the same digest."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    digest.update(package.model_code_path.read_bytes())
+    digest.update(json.dumps(package.config, sort_keys=True).encode())
+    digest.update(json.dumps([str(c) for c in package.input_example.columns]).encode())
+    for name in sorted(package.weights):
+        tensor = package.weights[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _aliases(client: Any, name: str) -> dict[str, str]:

@@ -34,6 +34,7 @@ METRIC_TAG = "champion_metric"
 VALUE_TAG = "champion_metric_value"
 HIGHER_TAG = "champion_metric_higher_is_better"
 GATE_TAG = "gate"
+DIGEST_TAG = "model_digest"  # sha256 of weights, preprocessing and code (publish.model_digest)
 
 
 class LossConvergence(BaseModel):
@@ -234,11 +235,15 @@ def record_refusal(run_id: str, candidate: Candidate) -> None:
     _client().set_tag(run_id, NOT_REGISTERED_TAG, candidate.refusal)
 
 
-def tag_version(name: str, version: str, run_id: str, candidate: Candidate) -> None:
-    """Record on a new version what it is compared on, and on its run which version it is."""
+def tag_version(
+    name: str, version: str, run_id: str, candidate: Candidate, digest: str | None = None
+) -> None:
+    """Record on a new version what it is compared on (and what it computes: ``digest``),
+    and on its run which version it is."""
     client = _client()
     sweep = client.get_run(run_id).data.tags.get(SWEEP_TAG)
     tags = {
+        DIGEST_TAG: digest or "",
         METRIC_TAG: candidate.metric,
         VALUE_TAG: repr(candidate.value),
         HIGHER_TAG: str(candidate.higher_is_better).lower(),
@@ -419,3 +424,11 @@ def _elect_champion(client: Any, name: str) -> str:
         return f"{name}: no version of a finished run is left to be @{CHAMPION}"
     client.set_registered_model_alias(name, CHAMPION, best[1].version)
     return f"{name} version {best[1].version} is @{CHAMPION} again"
+
+
+def version_with_digest(client: Any, name: str, digest: str) -> str | None:
+    """The registered version of ``name`` whose model digest is ``digest``, if any."""
+    for version in client.search_model_versions(f"name = '{name}'"):
+        if version.tags.get(DIGEST_TAG) == digest:
+            return str(version.version)
+    return None
