@@ -157,3 +157,18 @@ def test_python_dash_m_runs_quietly_with_short_errors_and_a_full_log(kedro_proje
     log = (kedro_project / "info.log").read_text()
     assert "Traceback" in log
     assert "ParameterValidationError" in log
+
+    # a node that fails on its data: one message, no advice to repeat what would fail again
+    bad = kedro_project / "data/01_raw/bad.csv"
+    bad.write_text("a,b,price\n1,2,3\n1,x,4\n")
+    returncode, stdout, stderr = run_bounded(
+        [sys.executable, "-m", "linear_nets", "--pipeline=tabular", "--params",
+         f"tabular.source.filepath={bad},tabular.target=price"],
+        timeout_s=300, cwd=kedro_project, env=env,
+    )  # fmt: skip
+    output = stdout + stderr
+    assert returncode == 1, output
+    assert output.count("Error: ") == 1, output
+    assert "No nodes ran" not in output
+    assert "failed with error" not in output
+    assert "(the traceback is in info.log" in output

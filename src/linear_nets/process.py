@@ -47,6 +47,9 @@ LOG_FILTERS: tuple[tuple[str, str], ...] = (
     # uv environments have no pip; MLflow then writes an unpinned `pip` into the model's
     # conda.yaml, which is what it should do. The warning asks nothing of the user.
     ("mlflow.utils.environment", r"^Failed to resolve installed pip version"),
+    # Kedro logs a failing node's error before it propagates; `kedro run` prints it once, as
+    # one short line, and writes the traceback to info.log.
+    ("kedro.pipeline.node", r"^Node .* failed with error"),
 )
 
 # (message regex, category, module regex) of each warning silenced, and why.

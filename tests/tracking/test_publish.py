@@ -141,6 +141,9 @@ def test_a_failure_after_registering_deletes_the_version_and_restores_the_champi
     ]
     assert publication.rollback() == ["tiny/2"]
     mlflow.end_run("FAILED")
+    tags = client.get_run(second.info.run_id).data.tags
+    assert "registry.version" not in tags  # it no longer holds
+    assert "registry.champion" not in tags
     assert [str(v.version) for v in client.search_model_versions("name = 'tiny'")] == ["1"]
     assert str(client.get_model_version_by_alias("tiny", CHAMPION).version) == "1"
 

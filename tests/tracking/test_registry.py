@@ -244,3 +244,38 @@ class TestClassificationGate:
             "not accurate enough: val_accuracy 0.5000 is below 0.8 (fashion_mnist.registry"
             ".min_accuracy)"
         )
+
+
+PROMOTE = """
+import sys, time
+import mlflow
+from linear_nets.tracking.registry import promote_if_better
+mlflow.set_tracking_uri(sys.argv[1])
+start = float(sys.argv[3])
+time.sleep(max(0.0, start - time.time()))  # every process promotes at the same instant
+print(promote_if_better("boston_linear_regression", sys.argv[2]))
+"""
+
+
+@pytest.mark.slow  # eight Python processes importing MLflow
+def test_processes_promoting_at_the_same_instant_leave_the_best_champion(store: Path):
+    import subprocess
+    import sys
+    import time
+
+    values = [5.0, 3.0, 4.0, 2.5, 6.0, 3.5, 2.75, 4.5]
+    versions = [_register(value)[1] for value in values]
+    uri = mlflow.get_tracking_uri()
+    start = time.time() + 12  # after every process has imported MLflow
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", PROMOTE, uri, version, str(start)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for version in versions
+    ]
+    said = [process.communicate(timeout=120)[0] for process in processes]
+    assert all(process.returncode == 0 for process in processes)
+    assert _champion() == versions[values.index(min(values))]
+    assert sum("the first champion" in line for line in said) == 1

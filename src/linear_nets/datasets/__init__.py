@@ -2,15 +2,16 @@
 figures, none that imports matplotlib only when it draws: see ``figure.py``).
 
 Every ``kedro`` command imports this package (through the hooks), so each dataset's module,
-and what it imports (torch, MLflow), loads only when the dataset is first used: the catalog's
+and what it imports (torch, pandas), loads only when the dataset is first used: the catalog's
 ``type: linear_nets.datasets.<Name>`` and ``from linear_nets.datasets import <Name>`` both
-resolve through ``__getattr__`` below (PEP 562).
+resolve lazily, through ``lazy_loader`` (as kedro-datasets' own packages do).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import lazy_loader
 
 if TYPE_CHECKING:
     from linear_nets.datasets.fashion_mnist import FashionMNISTDataset, FashionMNISTFileError
@@ -23,37 +24,13 @@ if TYPE_CHECKING:
         RemoteFileDataset,
     )
 
-# public name -> the submodule that defines it
-_EXPORTS = {
-    "ChecksumMismatchError": "remote_file",
-    "FashionMNISTDataset": "fashion_mnist",
-    "FashionMNISTFileError": "fashion_mnist",
-    "FigureDataset": "figure",
-    "MetricsDataset": "metrics",
-    "PyfuncPackageDataset": "pyfunc_package",
-    "RemoteFile": "remote_file",
-    "RemoteFileDataset": "remote_file",
-}
-
-__all__ = [
-    "ChecksumMismatchError",
-    "FashionMNISTDataset",
-    "FashionMNISTFileError",
-    "FigureDataset",
-    "MetricsDataset",
-    "PyfuncPackageDataset",
-    "RemoteFile",
-    "RemoteFileDataset",
-]
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "fashion_mnist": ["FashionMNISTDataset", "FashionMNISTFileError"],
+        "figure": ["FigureDataset"],
+        "metrics": ["MetricsDataset"],
+        "pyfunc_package": ["PyfuncPackageDataset"],
+        "remote_file": ["ChecksumMismatchError", "RemoteFile", "RemoteFileDataset"],
+    },
+)

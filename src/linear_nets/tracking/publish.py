@@ -172,6 +172,10 @@ class Publication:
         for name, before in self._aliases.items():
             registry.restore_aliases(self.client, name, before)
         deleted = registry.delete_run_versions(self.client, self.run_id)
+        tags = self.client.get_run(self.run_id).data.tags
+        for tag in (registry.VERSION_TAG, registry.CHAMPION_TAG):  # they no longer hold
+            if tag in tags:
+                self.client.delete_tag(self.run_id, tag)
         if deleted:
             logger.warning("Deleted the model versions of run %s: %s", self.run_id, deleted)
         self.registered.clear()
