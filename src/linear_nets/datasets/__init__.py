@@ -9,20 +9,7 @@ resolve lazily, through ``lazy_loader`` (as kedro-datasets' own packages do).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import lazy_loader
-
-if TYPE_CHECKING:
-    from linear_nets.datasets.fashion_mnist import FashionMNISTDataset, FashionMNISTFileError
-    from linear_nets.datasets.figure import FigureDataset
-    from linear_nets.datasets.metrics import MetricsDataset
-    from linear_nets.datasets.pyfunc_package import PyfuncPackageDataset
-    from linear_nets.datasets.remote_file import (
-        ChecksumMismatchError,
-        RemoteFile,
-        RemoteFileDataset,
-    )
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import io
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NewType, NoReturn
 
 import fsspec
 from kedro.io.core import (
@@ -22,7 +22,11 @@ from kedro.io.core import (
     get_filepath_str,
     get_protocol_and_path,
 )
-from kedro_datasets._typing import ImagePreview
+
+# kedro-viz picks a dataset's preview renderer by the *name* of `preview`'s return annotation
+# (its documented contract for custom datasets); kedro-datasets keeps its own NewType in a
+# private module, so the name is declared here.
+ImagePreview = NewType("ImagePreview", str)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
