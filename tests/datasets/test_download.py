@@ -1,8 +1,8 @@
 """The one bounded download against hostile HTTP servers on loopback.
 
-Each server misbehaves in a way ``urllib``'s per-read timeout alone does not stop: dripping a
-byte at a time, sending an endless body, answering nothing at all, or stalling mid-body. The
-limits are small so every case ends in well under a second; the bounds asserted are generous.
+Each server misbehaves in a way a per-read timeout alone does not stop: dripping a byte at a
+time, sending an endless body, answering nothing at all, or stalling mid-body. The limits are
+small so every case ends in about a second at most; the bounds asserted are generous.
 """
 
 from __future__ import annotations
@@ -48,6 +48,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._headers(1000)
                 self.wfile.write(b"z" * 10)
                 self.wfile.flush()
+                STOP.wait(30)
+            elif self.path == "/late-stall":  # drips for 0.35 s, then silence
+                self._headers(1000)
+                for _ in range(7):
+                    self.wfile.write(b"l")
+                    self.wfile.flush()
+                    STOP.wait(0.05)
                 STOP.wait(30)
             elif self.path == "/huge":  # announces more than the cap
                 self._headers(10**12)
@@ -168,6 +175,19 @@ def test_a_read_that_blocks_is_cut_at_the_deadline(tmp_path: Path, server: str):
 
     assert seconds < SLACK_S
     assert "took longer than demo.source.deadline_s=0.5 s (10 bytes received)" in message
+
+
+def test_a_read_timeout_that_fires_past_the_deadline_is_reported_as_the_deadline(
+    tmp_path: Path, server: str
+):
+    # requests fixes the read timeout (0.4 s) when the request is sent: the read that starts
+    # at ~0.35 s ends at ~0.75 s, one read timeout past the 0.5 s deadline at most.
+    limits = _limits(timeout_s=0.4)
+    message, seconds = _fails(f"{server}/late-stall", tmp_path / "file.txt", limits)
+
+    assert 0.5 <= seconds < SLACK_S
+    assert "took longer than demo.source.deadline_s=0.5 s (7 bytes received)" in message
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_read_timeout_still_applies_within_the_deadline(tmp_path: Path, server: str):

@@ -1,13 +1,24 @@
 """One bounded download: an overall deadline, a size cap, a checksum, an atomic rename.
 
 Every remote file of the project (the StatLib Boston file, the four Fashion-MNIST archives)
-comes through :func:`download`. ``urllib``'s own ``timeout`` bounds one blocking socket
-operation only: a server that drips a byte every few seconds, or sends an endless body, is
-never stopped by it. Here the body is streamed in chunks into a temporary file next to the
-destination; before every read the deadline is checked and the socket's timeout is set to the
-time that is left (never more than ``timeout_s``), so a read that blocks cannot outlast the
-deadline either; the byte count is checked against ``max_bytes`` as it grows. Only a complete,
-verified file is renamed into place, so a failed download never replaces a good local copy.
+comes through :func:`download`, on ``requests`` with ``stream=True``. A read timeout alone bounds
+one blocking socket operation only: a server that drips a byte every few seconds, or sends an
+endless body, is never stopped by it. Here the body is streamed into a temporary file next to the
+destination, one ``read1`` at a time (it returns whatever has arrived, where ``iter_content(n)``
+blocks until ``n`` bytes are in); the deadline is checked before every read and the byte
+count against ``max_bytes`` as it grows (and against ``Content-Length`` before the first read).
+
+The bound: ``requests`` takes the (connect, read) timeout once per request and has no public way
+to change it while the body streams, so every blocking socket operation of a download waits at
+most ``T = min(timeout_s, what is left of the deadline when the request is sent)``. As the
+deadline is also checked before every read of the body, a body that drips, stalls or never ends
+stops the download at most one ``T`` after its deadline, so never later than ``2 * deadline_s``
+after the start (``T <= deadline_s``); a server silent from the start is stopped by ``T`` itself,
+at the deadline at the latest. Connecting, redirects (``requests`` follows up to 30 and reads each
+redirect's body whole, as ``urllib`` did) and the response headers are bounded per blocking
+operation by ``T``, not in total, as before. Only a complete, verified file is renamed into
+place, so a failed download never replaces a good local copy. ``file:`` URLs are read from the
+local file within the same size cap and deadline.
 """
 
 from __future__ import annotations
@@ -17,8 +28,9 @@ import logging
 import os
 import tempfile
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,21 +124,20 @@ def _stream(
     deadline: float,
     checksum: tuple[str, str] | None,
 ) -> tuple[int, str | None]:
+    import requests  # lazy: every kedro command imports the datasets package
+    import urllib3
+
     hasher = hashlib.new(checksum[0], usedforsecurity=False) if checksum else None
     size = 0
     try:
-        with urllib.request.urlopen(
-            url, timeout=_remaining(deadline, limits, where, size)
-        ) as response:
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > limits.max_bytes:
+        with _open(url, _remaining(deadline, limits, where, size)) as (declared, read):
+            if declared is not None and declared > limits.max_bytes:
                 raise DownloadError(
-                    f"downloading {where} refused: the server announces {int(declared)} bytes, "
+                    f"downloading {where} refused: the server announces {declared} bytes, "
                     f"more than {limits.param}.max_bytes={limits.max_bytes}"
                 )
-            read = getattr(response, "read1", response.read)
             while True:
-                _set_socket_timeout(response, _remaining(deadline, limits, where, size))
+                _remaining(deadline, limits, where, size)  # raises once the deadline has passed
                 chunk = read(CHUNK)
                 if not chunk:
                     break
@@ -141,30 +152,62 @@ def _stream(
                     hasher.update(chunk)
     except DownloadError:
         raise
-    except TimeoutError as exc:
+    except (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError) as exc:
         raise _timed_out(where, limits, deadline, size) from exc
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        http_error = isinstance(exc, urllib.error.HTTPError)
-        reason = exc if http_error else getattr(exc, "reason", exc)
-        if isinstance(reason, TimeoutError):
-            raise _timed_out(where, limits, deadline, size) from exc
-        raise DownloadError(f"could not download {where}: {reason}") from exc
+    except (requests.ConnectionError, urllib3.exceptions.HTTPError) as exc:
+        raise DownloadError(f"could not download {where}: {_root_cause(exc)}") from exc
+    except requests.RequestException as exc:  # an HTTP error status, a bad URL or scheme
+        raise DownloadError(f"could not download {where}: {exc}") from exc
+    except (OSError, ValueError) as exc:  # a file: URL; urllib's URLError carries a reason
+        raise DownloadError(f"could not download {where}: {getattr(exc, 'reason', exc)}") from exc
     return size, hasher.hexdigest() if hasher is not None else None
 
 
+@contextmanager
+def _open(url: str, timeout: float) -> Iterator[tuple[int | None, Callable[[int], bytes]]]:
+    """The announced size and a ``read(n)`` that returns what has arrived, at most ``n`` bytes.
+
+    ``timeout`` bounds each blocking operation of an HTTP(S) request: connecting, and every
+    read. The body is taken as sent (``Accept-Encoding: identity``, never decoded), so the
+    size cap and the checksum apply to the bytes of the file itself.
+    """
+    if urllib.parse.urlsplit(url).scheme == "file":
+        from urllib.request import urlopen
+
+        with urlopen(url) as local:  # a local file: no socket, nothing to wait on
+            length = local.headers.get("Content-Length")
+            yield (int(length) if length and length.isdigit() else None), local.read
+        return
+    import requests
+
+    headers = {"Accept-Encoding": "identity"}
+    with requests.get(url, headers=headers, stream=True, timeout=(timeout, timeout)) as response:
+        response.raise_for_status()
+        length = response.headers.get("Content-Length")
+        raw = response.raw
+        yield (
+            (int(length) if length and length.isdigit() else None),
+            lambda n: raw.read1(n, decode_content=False),
+        )
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception of a chain: ``[Errno 111] Connection refused``, not the four
+    wrappers ``requests`` and ``urllib3`` put around it."""
+    for _ in range(16):  # a chain is a handful deep; never follow a cycle
+        inner = exc.__cause__ or exc.__context__
+        if inner is None:
+            break
+        exc = inner
+    return exc
+
+
 def _remaining(deadline: float, limits: DownloadLimits, where: str, size: int) -> float:
-    """The socket timeout for the next blocking call: what is left of the deadline, capped."""
+    """The timeout for the next blocking call: what is left of the deadline, capped."""
     left = deadline - time.monotonic()
     if left <= 0:
         raise _past_deadline(where, limits, size)
     return min(limits.timeout_s, left)
-
-
-def _set_socket_timeout(response: Any, seconds: float) -> None:
-    """Bound the next ``recv`` of an HTTP(S) response (a ``file:`` URL has no socket)."""
-    sock = getattr(getattr(getattr(response, "fp", None), "raw", None), "_sock", None)
-    if sock is not None:
-        sock.settimeout(seconds)
 
 
 def _timed_out(where: str, limits: DownloadLimits, deadline: float, size: int) -> DownloadError:

@@ -43,8 +43,9 @@ class RemoteFile:
         Args:
             url: where to fetch the file from.
             sha256: the pin, or None to take the local file as it is.
-            limits: the longest wait for one read, the longest the whole download may take,
-                the largest file accepted, and the parameters they come from (named in errors).
+            limits: the longest wait for one read, the longest the whole download may take
+                (plus one read at most), the largest file accepted, and the parameters they
+                come from (named in errors).
 
         Raises:
             ChecksumMismatchError: the downloaded bytes do not match ``sha256``.

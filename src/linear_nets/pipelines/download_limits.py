@@ -16,7 +16,11 @@ class DownloadLimitsConfig(StrictModel):
     """``timeout_s``, ``deadline_s`` and ``max_bytes`` of one file's download."""
 
     timeout_s: float = Field(30.0, gt=0, description="the longest wait for one read")
-    deadline_s: float = Field(60.0, gt=0, description="the longest one file's download may take")
+    deadline_s: float = Field(
+        60.0,
+        gt=0,
+        description="the longest one file's download may take (a read in progress: + timeout_s)",
+    )
     max_bytes: int = Field(10_000_000, gt=0, description="the largest file accepted")
 
     def limits(self, param: str) -> DownloadLimits:

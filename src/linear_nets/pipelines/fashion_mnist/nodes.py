@@ -62,7 +62,9 @@ class FashionMnistSourceConfig(DownloadLimitsConfig):
         None, description="expected md5 of each of the four files; null: torchvision's pins"
     )
     deadline_s: float = Field(
-        DEFAULT_LIMITS.deadline_s, gt=0, description="the longest one file's download may take"
+        DEFAULT_LIMITS.deadline_s,
+        gt=0,
+        description="the longest one file's download may take (a read in progress: + timeout_s)",
     )
     max_bytes: int = Field(
         DEFAULT_LIMITS.max_bytes, gt=0, description="the largest file accepted (26.4 MB at most)"
