@@ -57,15 +57,29 @@ def only_run(project: Path) -> Any:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize(
+    ("signals", "to_group"),
+    [
+        ([signal.SIGINT], False),
+        ([signal.SIGTERM], False),
+        # what a terminal, `timeout`, systemd or a CI runner does: the whole group, repeatedly
+        ([signal.SIGTERM, signal.SIGTERM, signal.SIGINT], True),
+    ],
+    ids=["ctrl-c", "sigterm", "repeated-to-the-group"],
+)
 def test_an_interrupted_run_ends_killed_without_metrics(
-    kedro_project: Path, tmp_path: Path, signum: signal.Signals
+    kedro_project: Path, tmp_path: Path, signals: list[signal.Signals], to_group: bool
 ):
     log = tmp_path / "run.log"
     process = start_long_synthetic_run(kedro_project, log)
     try:
         wait_until_training(process, log)
-        os.kill(process.pid, signum)
+        for signum in signals:
+            if to_group:
+                os.killpg(process.pid, signum)
+            else:
+                os.kill(process.pid, signum)
+            time.sleep(0.05)
         process.wait(timeout=EXIT_TIMEOUT_S)
     finally:
         stop_group(process)
