@@ -61,6 +61,14 @@ def reaches(path: Path) -> list[str]:
                 or any(re.match(r"_[^_]", name) for name in names)
             ):
                 found.append(f"{where} private import {ast.unparse(node)}")
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) in {"getattr", "hasattr"}
+            and len(node.args) > 1
+            and isinstance(node.args[1], ast.Constant)
+            and re.match(r"_[^_]", str(node.args[1].value))
+        ):
+            found.append(f"{where} private attribute {ast.unparse(node)}")
         elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "setattr":
             target = node.args[0] if node.args else None
             if isinstance(target, ast.Name) and target.id in imported:
@@ -85,7 +93,7 @@ def test_the_scan_finds_what_it_is_for(tmp_path: Path):
     sample = SRC / "_scan_sample.py"
     sample.write_text(
         "import sys\nimport mlflow\nfrom kedro.io.core import _private\n"
-        "x = obj._version\nsetattr(mlflow, 'f', None)\nmlflow.g = 1\n"
+        "x = obj._version\nsetattr(mlflow, 'f', None)\nmlflow.g = 1\ngetattr(r, '_sock')\n"
         "sys.meta_path.insert(0, None)\nq = 'UPDATE runs SET a = 1'\nself._ok = 1\n"
     )
     try:
@@ -93,7 +101,7 @@ def test_the_scan_finds_what_it_is_for(tmp_path: Path):
     finally:
         sample.unlink()
     assert sorted(kinds) == sorted(
-        ["private", "private", "monkeypatch", "monkeypatch", "import", "SQL"]
+        ["private", "private", "private", "monkeypatch", "monkeypatch", "import", "SQL"]
     )
 
 
