@@ -110,6 +110,7 @@ def test_http_mirror_missing_file_names_the_file(tmp_path: Path, tiny: TinyFashi
     assert f"{url}train-labels-idx1-ubyte.gz" in message
     assert tiny.md5["train-labels-idx1-ubyte.gz"] in message
     assert "404" in message
+    assert "fashion_mnist.source.mirror" in message  # the parameter that makes a mirror stand in
     assert not (tmp_path / "raw" / "train-labels-idx1-ubyte.gz").exists()
 
 

@@ -147,8 +147,9 @@ class FashionMNISTSource:
                     raise FashionMNISTFileError(f"{name} is corrupt on the mirror: {exc}") from exc
                 except DatasetError as exc:
                     raise FashionMNISTFileError(
-                        f"{name} (md5 {expected}) could not be fetched: {exc}; a mirror (another "
-                        "base URL, or a local directory holding the four .gz files) can stand in"
+                        f"{name} (md5 {expected}) could not be fetched: {exc}; set "
+                        f"{limits.param}.mirror to another base URL or to a local directory "
+                        f"holding the four .gz files (--params {limits.param}.mirror=DIR)"
                     ) from exc
             else:
                 self._copy(Path(base), name, expected)
