@@ -78,7 +78,7 @@ class RunSummaryHook:
                 files.append(("plot", _saved_path(described)))
             elif self._models and described.get("filepath"):
                 count = len(catalog.load(name))
-                files.append(("predictions", f"{described['filepath']}  ({count} rows)"))
+                files.append(("predictions", f"{_saved_path(described)}  ({count} rows)"))
         if not metrics and not files and not rows:
             return
         names = ", ".join(run_params.get("pipeline_names") or ["__default__"])
