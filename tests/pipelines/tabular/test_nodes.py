@@ -68,6 +68,47 @@ def test_parquet_rows_are_numbered_from_one(tmp_path):
         )
 
 
+def test_a_column_pandas_had_to_name_is_refused(tmp_path):
+    """A Parquet file written from a frame whose CSV had an empty header cell."""
+    table = pd.read_csv(pd.io.common.StringIO(HOUSES)).rename(columns={"age": "Unnamed: 3"})
+    path = tmp_path / "houses.parquet"
+    table.to_parquet(path)
+    message = "houses.parquet: column 'Unnamed: 3' has no name in the file's header"
+    with pytest.raises(TableError, match=re.escape(message)):
+        prepare_tabular_table(
+            TabularFileDataset(filepath=str(path)).load(),
+            TabularSourceConfig(filepath=str(path)),
+            "price",
+            None,
+        )
+
+
+def test_intercept_as_the_target_or_an_unused_column_is_fine(tmp_path):
+    prepared = _prepare(tmp_path, HOUSES.replace("price", "intercept"), target="intercept")
+    assert list(prepared.columns)[-1] == "intercept"
+    prepared = _prepare(tmp_path, HOUSES.replace("age", "intercept"), features="area rooms")
+    assert list(prepared.columns) == ["area", "rooms", "price"]
+
+
+def test_excel_rows_are_named_as_the_sheet_numbers_them(tmp_path):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    for line in HOUSES.splitlines():
+        book.active.append([int(c) if c.isdigit() else c for c in line.split(",")])
+    book.active["C4"] = "five"  # rooms of the third house, on the sheet's row 4
+    path = tmp_path / "houses.xlsx"
+    book.save(path)
+    message = "houses.xlsx: column 'rooms', row 4: holds 'five', which is not a number"
+    with pytest.raises(TableError, match=re.escape(message)):
+        prepare_tabular_table(
+            TabularFileDataset(filepath=str(path)).load(),
+            TabularSourceConfig(filepath=str(path)),
+            "price",
+            None,
+        )
+
+
 def _replace(line: int, old: str, new: str) -> str:
     """HOUSES with ``old`` replaced by ``new`` on ``line`` (1 is the header)."""
     lines = HOUSES.splitlines()
@@ -152,6 +193,25 @@ def _replace(line: int, old: str, new: str) -> str:
             {},
             "houses.csv: no numeric feature column besides the target 'price'",
         ),
+        (
+            HOUSES.replace("250.5", "200").replace("199.0", "200").replace("270.25", "200")
+            .replace("120.0", "200").replace("230.0", "200").replace("320.0", "200"),
+            {},
+            "houses.csv: the target 'price' (tabular.target) is constant (200 in every row): "
+            "there is nothing to predict",
+        ),
+        (
+            HOUSES.replace("rooms", "intercept"),
+            {},
+            "houses.csv: feature column 'intercept' takes the name of the coefficient table's "
+            "intercept row; rename the column",
+        ),
+        (
+            _replace(3, "199.0", '"199,5"'),
+            {},
+            "houses.csv: column 'price', line 3: holds '199,5', which is not a number (a decimal "
+            "comma? set tabular.source.decimal=comma)",
+        ),
     ],
     ids=[
         "missing-target",
@@ -168,6 +228,9 @@ def _replace(line: int, old: str, new: str) -> str:
         "target-as-feature",
         "too-few-rows",
         "no-numeric-feature",
+        "constant-target",
+        "feature-named-intercept",
+        "decimal-comma-hint",
     ],
 )
 def test_bad_tables_are_refused_naming_file_column_and_line(tmp_path, text, columns, message):
