@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from kedro.io import DatasetError
 
+from linear_nets.datasets.atomic import atomic_write
 from linear_nets.datasets.download import ChecksumMismatchError, DownloadLimits, download
 from linear_nets.datasets.read_only import ReadOnlyDataset
 
@@ -176,10 +177,8 @@ class FashionMNISTSource:
             )
         if (actual := _md5(source.read_bytes())) != expected:
             raise FashionMNISTFileError(f"{source} is corrupt: md5 {actual}, expected {expected}")
-        self.root.mkdir(parents=True, exist_ok=True)
-        partial = self.root / f".{name}.partial"
-        shutil.copyfile(source, partial)
-        partial.replace(self.root / name)
+        with atomic_write(self.root / name) as file, source.open("rb") as original:
+            shutil.copyfileobj(original, file)
         logger.info("Copied %s from %s (md5 verified)", name, folder)
 
     def _decode(self, name: str, data: bytes) -> torch.Tensor:
