@@ -18,6 +18,11 @@ keep_private()  # no telemetry or update checks, in every kedro command (LINEAR_
 # mlflow.start_run imports IPython on every run to look for a Databricks job to resume (~0.9 s);
 # this project never runs as one
 os.environ.setdefault("MLFLOW_ENABLE_SGC_RUN_RESUMPTION_FOR_DATABRICKS_JOBS", "false")
+# `kedro mlflow ui` starts `mlflow ui`, which reads MLflow's own settings from the environment:
+# one web worker, not 4, and no job-execution processes (they run GenAI jobs this project never
+# starts), so the UI answers in seconds rather than a minute or more on two cores
+os.environ.setdefault("MLFLOW_WORKERS", "1")
+os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
 
 # Hooks run in last-in-first-out order: the MLflow hook opens the run before the others look
 # for it. It drives kedro-mlflow's own hook, whose automatic registration is disabled here.

@@ -30,14 +30,13 @@ def _prepare(tmp_path: Path, text: str, name: str = "houses.csv", **columns) -> 
     """Write ``text``, read it as the pipeline does and check it."""
     path = tmp_path / name
     path.write_text(text)
+    return _prepare_file(path, columns.get("target", "price"), columns.get("features"))
+
+
+def _prepare_file(path: Path, target: str = "price", features=None) -> pd.DataFrame:
+    """Read ``path`` as the pipeline does and check it."""
     table = TabularFileDataset(filepath=str(path)).load()
-    features = columns.get("features")
-    return prepare_tabular_table(
-        table,
-        TabularSourceConfig(filepath=str(path)),
-        columns.get("target", "price"),
-        features,
-    )
+    return prepare_tabular_table(table, TabularSourceConfig(filepath=str(path)), target, features)
 
 
 def test_default_features_are_the_other_numeric_columns_and_the_target_comes_last(tmp_path):
@@ -60,12 +59,7 @@ def test_parquet_rows_are_numbered_from_one(tmp_path):
     path = tmp_path / "houses.parquet"
     table.to_parquet(path)
     with pytest.raises(TableError, match=re.escape("column 'age', row 3: holds inf")):
-        prepare_tabular_table(
-            TabularFileDataset(filepath=str(path)).load(),
-            TabularSourceConfig(filepath=str(path)),
-            "price",
-            None,
-        )
+        _prepare_file(path)
 
 
 def test_a_column_pandas_had_to_name_is_refused(tmp_path):
@@ -75,12 +69,7 @@ def test_a_column_pandas_had_to_name_is_refused(tmp_path):
     table.to_parquet(path)
     message = "houses.parquet: column 'Unnamed: 3' has no name in the file's header"
     with pytest.raises(TableError, match=re.escape(message)):
-        prepare_tabular_table(
-            TabularFileDataset(filepath=str(path)).load(),
-            TabularSourceConfig(filepath=str(path)),
-            "price",
-            None,
-        )
+        _prepare_file(path)
 
 
 def test_intercept_as_the_target_or_an_unused_column_is_fine(tmp_path):
@@ -101,12 +90,7 @@ def test_excel_rows_are_named_as_the_sheet_numbers_them(tmp_path):
     book.save(path)
     message = "houses.xlsx: column 'rooms', row 4: holds 'five', which is not a number"
     with pytest.raises(TableError, match=re.escape(message)):
-        prepare_tabular_table(
-            TabularFileDataset(filepath=str(path)).load(),
-            TabularSourceConfig(filepath=str(path)),
-            "price",
-            None,
-        )
+        _prepare_file(path)
 
 
 def _replace(line: int, old: str, new: str) -> str:
