@@ -62,6 +62,13 @@ def test_every_dataset_has_a_layer(viz_build: Path):
     assert not missing, f"datasets without a kedro-viz layer: {missing}"
 
 
+def test_the_static_site_announces_no_update(viz_build: Path):
+    """What ``kedro viz run --load-file build`` answers on /api/version: no banner."""
+    version = read_json(viz_build / "api" / "version")
+    assert version["is_outdated"] is False
+    assert version["latest"] == version["installed"]
+
+
 def test_boston_export_holds_its_nodes(viz_build: Path):
     boston = read_json(viz_build / "api" / "pipelines" / "boston")
     tasks = {n["name"] for n in boston["nodes"] if n["type"] == "task"}

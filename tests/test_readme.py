@@ -83,6 +83,8 @@ COVERED = {
     "bin/uv run kedro run --pipeline=synthetic_large": "tests/pipelines/synthetic_large/test_pipeline.py::test_a_small_run_streams_to_the_optimum",  # noqa: E501
     'bin/uv run kedro run --pipeline=synthetic_large --params "synthetic_large.train.distributed.enabled=true"': "tests/engine/test_distributed.py::test_two_gloo_processes_reproduce_one_process_full_batch",  # noqa: E501
     "bin/uv run kedro viz build": "tests/test_kedro_viz.py::test_every_pipeline_shows_its_layers",
+    "bin/uv run kedro viz build && bin/uv run kedro viz run --load-file build":
+    "tests/test_kedro_viz.py::test_the_static_site_announces_no_update",
     "bin/uv run kedro jupyter notebook": NOTEBOOK,
 }
 
