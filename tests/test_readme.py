@@ -292,4 +292,4 @@ def test_kedro_mlflow_ui_answers_with_one_worker_and_no_job_runner(
         wait_for_http(f"http://{LOOPBACK}:{port}/health", UI_START_TIMEOUT_S, ui, log)
         processes = group_commands(ui.pid)
     assert len(processes) <= 3, processes  # kedro, mlflow ui, one uvicorn worker
-    assert not [p for p in processes if "huey" in p or "job" in p.lower()], processes
+    assert not [p for p in processes if "huey" in p or "jobs._job_runner" in p], processes
