@@ -62,8 +62,43 @@ def test_every_dataset_has_a_layer(viz_build: Path):
     assert not missing, f"datasets without a kedro-viz layer: {missing}"
 
 
+def test_the_static_site_announces_no_update(viz_build: Path):
+    """What ``kedro viz run --load-file build`` answers on /api/version: no banner."""
+    version = read_json(viz_build / "api" / "version")
+    assert version["is_outdated"] is False
+    assert version["latest"] == version["installed"]
+
+
 def test_boston_export_holds_its_nodes(viz_build: Path):
     boston = read_json(viz_build / "api" / "pipelines" / "boston")
     tasks = {n["name"] for n in boston["nodes"] if n["type"] == "task"}
     assert tasks >= BOSTON_TASKS
     assert boston["selected_pipeline"] == "boston"
+
+
+# The order the README gives: a pipeline's data flows this way only, so kedro-viz can sort them.
+LAYER_ORDER = (
+    "raw",
+    "intermediate",
+    "primary",
+    "model_input",
+    "models",
+    "model_output",
+    "reporting",
+    "model_registry",
+)
+
+
+def test_every_pipeline_shows_its_layers(viz_build: Path):
+    """kedro-viz disables the layer bands (``layers: []`` in its API) when the datasets' layers
+    form a cycle, e.g. a model in ``models`` built from ``reporting`` inputs."""
+    for export in sorted((viz_build / "api" / "pipelines").iterdir()):
+        pipeline = read_json(export)
+        layers = pipeline["layers"]
+        assert layers, f"kedro-viz shows no layers for {export.name!r} (a cycle among layers)"
+        used = {n["layer"] for n in pipeline["nodes"] if n["type"] == "data" and n.get("layer")}
+        assert used <= set(LAYER_ORDER), f"{export.name}: unknown layers {used - set(LAYER_ORDER)}"
+        shown = [layer for layer in layers if layer in used]
+        if export.name != "boston_inference":  # new rows and the @champion in, predictions out
+            assert shown == [layer for layer in LAYER_ORDER if layer in used], export.name
+    assert read_json(viz_build / "api" / "pipelines" / "boston")["layers"][-1] == "model_registry"

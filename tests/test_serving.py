@@ -170,7 +170,9 @@ def test_batch_inference_pyfunc_and_server_give_the_same_numbers(trained_boston:
     # run in the same process; close it so later sessions here configure MLflow afresh
     while mlflow.active_run() is not None:
         mlflow.end_run()
-    batch = pd.read_csv(trained_boston / "data/07_model_output/boston_new_predictions.csv")
+    batch = pd.read_csv(
+        latest_output(trained_boston, "data/07_model_output/boston_new_predictions.csv")
+    )
     rows = _csv_rows(trained_boston)
 
     port = free_port()

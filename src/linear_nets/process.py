@@ -35,6 +35,11 @@ MLFLOW_DEFAULTS = {
     # MLflow copies uv.lock and pyproject.toml of the working folder into every logged model
     # by default; the model's environment is its pinned requirements.
     "MLFLOW_UV_AUTO_DETECT": "false",
+    # `kedro mlflow ui` starts `mlflow ui`, which reads MLflow's own settings from the
+    # environment: one web worker, not 4, and no job-execution processes (they run GenAI jobs
+    # this project never starts), so the UI answers far sooner on two cores
+    "MLFLOW_WORKERS": "1",
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
 }
 
 # (logger, message regex) of each log record dropped where a logger level in

@@ -87,3 +87,45 @@ def test_boston_graph_shows_its_nodes(
             f"boston flowchart: missing {missing}, from other pipelines {foreign}; "
             f"drawn {sorted(graph.full_names or graph.labels)}; screenshot {shot}"
         )
+
+
+class LayerNames(HTMLParser):
+    """The layer bands' labels kedro-viz draws beside the flowchart (``pipeline-layer-name``);
+    none at all when it found the layers circular."""
+
+    def __init__(self, dom: str) -> None:
+        super().__init__()
+        self.names: list[str] = []
+        self._depth = 0
+        self.feed(dom)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        classes = (dict(attrs).get("class") or "").split()
+        if self._depth:
+            self._depth += 1
+        elif "pipeline-layer-name" in classes:  # <li data-id="layer-label--raw">raw</li>
+            self._depth = 1
+            self.names.append((dict(attrs).get("data-id") or "").removeprefix("layer-label--"))
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._depth:
+            self._depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self._depth and not self.names[-1]:
+            self.names[-1] = data.strip()
+
+    def shown(self) -> set[str]:
+        """The labels as layer names: ``Model Registry`` -> ``model_registry``."""
+        return {re.sub(r"\s+", "_", name.strip().lower()) for name in self.names if name.strip()}
+
+
+def test_boston_graph_draws_its_layers(chromium: Chromium, viz_site: str, tmp_path: Path):
+    url = f"{viz_site}/?pid=boston"
+    expected = {"raw", "model_input", "models", "reporting", "model_registry"}
+    dom = chromium.wait_for_dom(url, lambda d: expected <= LayerNames(d).shown())
+    shown = LayerNames(dom).shown()
+    if not expected <= shown:
+        shot = chromium.screenshot(url, tmp_path / "kedro_viz_layers.png")
+        pytest.fail(f"layer bands: expected {sorted(expected)}, drawn {sorted(shown)}; {shot}")

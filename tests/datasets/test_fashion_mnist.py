@@ -110,6 +110,7 @@ def test_http_mirror_missing_file_names_the_file(tmp_path: Path, tiny: TinyFashi
     assert f"{url}train-labels-idx1-ubyte.gz" in message
     assert tiny.md5["train-labels-idx1-ubyte.gz"] in message
     assert "404" in message
+    assert "fashion_mnist.source.mirror" in message  # the parameter that makes a mirror stand in
     assert not (tmp_path / "raw" / "train-labels-idx1-ubyte.gz").exists()
 
 
@@ -300,3 +301,22 @@ def test_a_file_above_the_size_cap_is_refused(tmp_path: Path, tiny: TinyFashionM
 
     assert "fashion_mnist.source.max_bytes=1000" in str(caught.value)
     assert "train-images-idx3-ubyte.gz" in str(caught.value)
+
+
+def test_a_full_disk_names_the_cause_and_leaves_no_partial_copy(
+    small_disk: Path, tiny: TinyFashionMNIST, tmp_path: Path
+):
+    from tests.datasets.conftest import leftovers
+
+    padded = tmp_path / "padded"  # the tiny archives padded past the 64 KiB disk
+    padded.mkdir()
+    md5 = {}
+    for name in FILES:
+        (padded / name).write_bytes((tiny.folder / name).read_bytes() + b"\0" * 40_000)
+        md5[name] = md5_of(padded / name)
+    with pytest.raises(OSError, match="No space left on device"):
+        FashionMNISTSource(small_disk / "raw")(mirror=str(padded), md5=md5)
+    copied = leftovers(small_disk)
+    assert not any(Path(name).name.startswith(".") for name in copied)  # no partial copy
+    for name in copied:  # what was copied is whole
+        assert (small_disk / name).read_bytes() == (padded / Path(name).name).read_bytes()

@@ -80,3 +80,32 @@ def test_building_the_dataset_imports_no_matplotlib(tmp_path: Path):
     )
 
     assert done.stdout.strip() == "[]"
+
+
+def a_large_figure() -> Figure:
+    """Noise drawn at a high resolution: a PNG of several hundred KiB, more than the small disk."""
+    import numpy as np
+
+    figure = Figure(figsize=(3, 3), dpi=100)
+    figure.subplots().imshow(np.random.default_rng(0).random((300, 300)))
+    return figure
+
+
+def test_a_full_disk_names_the_cause_and_leaves_no_partial_image(small_disk: Path):
+    from tests.datasets.conftest import leftovers
+
+    small = FigureDataset(filepath=str(small_disk / "loss.png"))
+    small.save(a_figure())  # a small one fits
+    before = (small_disk / "loss.png").read_bytes()
+
+    with pytest.raises(DatasetError, match="No space left on device") as raised:
+        small.save(a_large_figure())
+    assert isinstance(raised.value.__cause__, OSError)  # Kedro keeps the cause for the terminal
+    assert (small_disk / "loss.png").read_bytes() == before  # the earlier image is intact
+    assert leftovers(small_disk) == ["loss.png"]
+
+    versioned = FigureDataset(filepath=str(small_disk / "fit.png"), version=Version(None, "v1"))
+    with pytest.raises(DatasetError, match="No space left on device"):
+        versioned.save(a_large_figure())
+    assert leftovers(small_disk) == ["loss.png"]  # no 0-byte fit.png/v1/fit.png a run could load
+    assert not versioned.exists()

@@ -138,3 +138,18 @@ def test_download_limits_come_from_the_parameters_and_keep_the_local_copy(
     with pytest.raises(DatasetError, match=r"boston\.source\.max_bytes=4\b"):
         fetch(f"{server}/good", GOOD_SHA, _limits(deadline_s=5, max_bytes=4))
     assert path.read_bytes() == b"stale\n"
+
+
+def test_a_full_disk_names_the_cause_and_keeps_the_local_copy(small_disk: Path, server: str):
+    from tests.datasets.conftest import leftovers
+
+    large = b"x" * 200_000  # more than the 64 KiB disk
+    _Handler.routes["/large"] = large
+    local = small_disk / "boston.txt"
+    local.write_bytes(GOOD)
+    with pytest.raises(DatasetError, match="No space left on device"):
+        RemoteFileDataset(filepath=str(local)).load()(
+            f"{server}/large", hashlib.sha256(large).hexdigest(), _limits()
+        )
+    assert local.read_bytes() == GOOD
+    assert leftovers(small_disk) == ["boston.txt"]  # no half-written temporary file

@@ -35,10 +35,18 @@ def test_keeps_blank_csv_lines_as_empty_rows_so_positions_stay_lines(tmp_path: P
     ("name", "content", "message"),
     [
         (
-            "houses.xlsx",
+            "houses.xls",
             b"whatever",
-            "houses.xlsx: unknown extension '.xlsx'; expected .csv or .parquet",
+            "houses.xls: unknown extension '.xls'; expected .csv, .parquet or .xlsx",
         ),
+        ("broken.xlsx", b"PK not really", "broken.xlsx: cannot be read as Excel"),
+        (
+            "index.csv",
+            b",a,b\n0,1,2\n",
+            "index.csv: column 1 has no name in the header line (pandas would call it "
+            "'Unnamed: 0'); name it, or delete the column",
+        ),
+        ("gap.csv", b"a, ,b\n1,2,3\n", "gap.csv: column 2 has no name in the header line"),
         ("houses", b"a,b\n1,2\n", "houses: unknown extension '(none)'"),
         ("missing.csv", None, "missing.csv: no such file"),
         ("empty.csv", b"", "empty.csv: empty file; expected a header line"),
@@ -78,3 +86,96 @@ def test_duplicate_parquet_columns_are_refused(tmp_path: Path):
 def test_is_read_only(tmp_path: Path):
     with pytest.raises(Exception, match="read-only"):
         TabularFileDataset(filepath=str(tmp_path / "x.csv")).save(pd.DataFrame())
+
+
+EUROPEAN = "rooms;area;price\n3;85,5;250,5\n4;120;310\n2;60,25;180,25\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "options"),
+    [
+        (EUROPEAN, {}),  # found from the file
+        (EUROPEAN, {"sep": ";", "decimal": "comma"}),
+        (EUROPEAN, {"sep": "semicolon", "decimal": ","}),
+        (EUROPEAN.replace(";", "\t"), {}),
+        (EUROPEAN.replace(";", "\t"), {"sep": "tab"}),
+        (EUROPEAN.replace(";", "|").replace(",", "."), {}),
+        (EUROPEAN.replace(",", "."), {"sep": ";", "decimal": "point"}),
+    ],
+)
+def test_semicolon_tab_and_decimal_comma_csvs_read_as_numbers(
+    tmp_path: Path, text: str, options: dict
+):
+    path = tmp_path / "houses.csv"
+    path.write_text(text)
+    loaded = TabularFileDataset(filepath=str(path), **options).load()
+    expected = pd.DataFrame({"rooms": [3, 4, 2], "area": [85.5, 120, 60.25]})
+    expected["price"] = [250.5, 310.0, 180.25]
+    pd.testing.assert_frame_equal(loaded, expected)
+
+
+def test_a_comma_csv_with_quoted_decimal_commas_keeps_them_as_text(tmp_path: Path):
+    """With a comma separator the decimal mark stays a point: "2,5" is text, which the tabular
+    node then refuses naming the cell."""
+    path = tmp_path / "houses.csv"
+    path.write_text('rooms,price\n3,"2,5"\n4,3.5\n')
+    loaded = TabularFileDataset(filepath=str(path)).load()
+    assert loaded["price"].tolist() == ["2,5", "3.5"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"sep": ";;"}, "unknown separator ';;'"),
+        ({"decimal": "dot"}, "unknown decimal mark 'dot'; expected auto, point or comma"),
+    ],
+)
+def test_unknown_separators_and_decimal_marks_are_refused(
+    tmp_path: Path, options: dict, message: str
+):
+    with pytest.raises(TabularFileError, match=re.escape(message)):
+        TabularFileDataset(filepath=str(tmp_path / "x.csv"), **options)
+
+
+def test_a_decimal_comma_needs_another_separator(tmp_path: Path):
+    path = tmp_path / "x.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(TabularFileError, match="separator and the decimal mark are both ','"):
+        TabularFileDataset(filepath=str(path), decimal="comma").load()
+
+
+def _workbook(path: Path, rows: list[list], sheet: str = "Sheet") -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.title = sheet
+    for row in rows:
+        book.active.append(row)
+    book.create_sheet("notes").append(["written by", "hand"])
+    book.save(path)
+
+
+def test_reads_an_excel_sheet_by_position_or_name(tmp_path: Path):
+    path = tmp_path / "houses.xlsx"
+    _workbook(path, [["rooms", "price"], [3, 250.5], [], [2, 180.25]], sheet="prices")
+    for sheet in (0, "prices"):
+        loaded = TabularFileDataset(filepath=str(path), sheet=sheet).load()
+        assert list(loaded.columns) == ["rooms", "price"]
+        assert loaded["price"].iloc[0] == 250.5
+        assert len(loaded) == 3 and loaded.iloc[1].isna().all()  # sheet row 3 stays row 3
+    with pytest.raises(TabularFileError, match="houses.xlsx: cannot be read as Excel: .*nowhere"):
+        TabularFileDataset(filepath=str(path), sheet="nowhere").load()
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (["rooms", None, "price"], "column 2 has no name in the header row"),
+        (["rooms", "price", "rooms"], "column name 'rooms' appears twice (columns 1 and 3)"),
+    ],
+)
+def test_excel_header_names_are_checked(tmp_path: Path, header: list, message: str):
+    path = tmp_path / "houses.xlsx"
+    _workbook(path, [header, [3, 4, 250.5], [2, 5, 180.0]])
+    with pytest.raises(TabularFileError, match=re.escape(message)):
+        TabularFileDataset(filepath=str(path)).load()

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from kedro.io import DatasetError
 
+from linear_nets.datasets.atomic import atomic_write
 from linear_nets.datasets.download import ChecksumMismatchError, DownloadLimits, download
 from linear_nets.datasets.read_only import ReadOnlyDataset
 
@@ -147,8 +148,9 @@ class FashionMNISTSource:
                     raise FashionMNISTFileError(f"{name} is corrupt on the mirror: {exc}") from exc
                 except DatasetError as exc:
                     raise FashionMNISTFileError(
-                        f"{name} (md5 {expected}) could not be fetched: {exc}; a mirror (another "
-                        "base URL, or a local directory holding the four .gz files) can stand in"
+                        f"{name} (md5 {expected}) could not be fetched: {exc}; set "
+                        f"{limits.param}.mirror to another base URL or to a local directory "
+                        f"holding the four .gz files (--params {limits.param}.mirror=DIR)"
                     ) from exc
             else:
                 self._copy(Path(base), name, expected)
@@ -175,10 +177,8 @@ class FashionMNISTSource:
             )
         if (actual := _md5(source.read_bytes())) != expected:
             raise FashionMNISTFileError(f"{source} is corrupt: md5 {actual}, expected {expected}")
-        self.root.mkdir(parents=True, exist_ok=True)
-        partial = self.root / f".{name}.partial"
-        shutil.copyfile(source, partial)
-        partial.replace(self.root / name)
+        with atomic_write(self.root / name) as file, source.open("rb") as original:
+            shutil.copyfileobj(original, file)
         logger.info("Copied %s from %s (md5 verified)", name, folder)
 
     def _decode(self, name: str, data: bytes) -> torch.Tensor:

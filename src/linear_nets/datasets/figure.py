@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, NewType, NoReturn
 
 import fsspec
@@ -22,6 +22,8 @@ from kedro.io.core import (
     get_filepath_str,
     get_protocol_and_path,
 )
+
+from linear_nets.datasets.atomic import atomic_write
 
 # kedro-viz picks a dataset's preview renderer by the *name* of `preview`'s return annotation
 # (its documented contract for custom datasets); kedro-datasets keeps its own NewType in a
@@ -83,8 +85,13 @@ class FigureDataset(AbstractVersionedDataset["Figure", NoReturn]):
     def save(self, data: Figure) -> None:
         buffer = io.BytesIO()
         data.savefig(buffer, **self._save_args)
-        with self._fs.open(get_filepath_str(self._get_save_path(), self._protocol), "wb") as file:
-            file.write(buffer.getvalue())
+        path = get_filepath_str(self._get_save_path(), self._protocol)
+        if self._protocol == "file":  # whole or not at all: no 0-byte image on a full disk
+            with atomic_write(Path(path)) as file:
+                file.write(buffer.getvalue())
+        else:
+            with self._fs.open(path, "wb") as file:
+                file.write(buffer.getvalue())
         self._fs.invalidate_cache(get_filepath_str(self._filepath, self._protocol))
 
     def _exists(self) -> bool:

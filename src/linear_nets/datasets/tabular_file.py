@@ -1,13 +1,20 @@
-"""A user's table, read from CSV or Parquet by its extension, with errors that name the file.
+"""A user's table, read from CSV, Parquet or Excel by its extension, with errors that name the file.
 
 kedro-datasets has one dataset per format; the ``tabular`` pipeline takes whichever file the
-user names on the command line, so this dataset picks the reader from the extension. It also
-refuses what pandas would silently rename (duplicate column names become ``x`` and ``x.1``).
+user names on the command line, so this dataset picks the reader from the extension (Excel
+through kedro-datasets' ``pandas.ExcelDataset``). It also refuses what pandas would silently
+rename: duplicate column names (``x`` and ``x.1``) and empty ones (``Unnamed: 1``).
+
+A CSV's separator and decimal mark are found from the file unless given: the separator is the
+one of ``, ; tab |`` that the header line holds most of; the decimal mark is a comma when the
+separator is not and the numbers are written ``3,5`` (as in many European exports).
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +22,16 @@ from kedro.io import DatasetError
 
 from linear_nets.datasets.read_only import ReadOnlyDataset
 
-SUFFIXES = (".csv", ".parquet")
+SUFFIXES = (".csv", ".parquet", ".xlsx")
+SEPARATORS = {",": ",", ";": ";", "\t": "\t", "|": "|", "comma": ",", "semicolon": ";"}
+SEPARATORS |= {"tab": "\t", "pipe": "|"}
+"""The separators a CSV may use, by character or by name (a comma cannot pass ``--params``)."""
+DECIMALS = {".": ".", ",": ",", "point": ".", "comma": ","}
+AUTO = "auto"
+SNIFFED_LINES = 1000
+"""The data lines read to tell a decimal comma from a decimal point."""
+_COMMA_NUMBER = re.compile(r"\s*[+-]?\d*,\d+([eE][+-]?\d+)?\s*")
+_POINT_NUMBER = re.compile(r"\s*[+-]?\d*\.\d+([eE][+-]?\d+)?\s*")
 
 
 class TabularFileError(DatasetError):
@@ -23,20 +39,51 @@ class TabularFileError(DatasetError):
 
 
 class TabularFileDataset(ReadOnlyDataset[Any]):
-    """Load a CSV (header row, comma-separated) or Parquet file as a pandas DataFrame.
+    """Load a CSV, Parquet or Excel (.xlsx) file, with a header row, as a pandas DataFrame.
 
-    Read-only. Blank CSV lines are kept as empty rows, so a row's position always gives its
-    line in the file (row i is line i + 2).
+    Read-only. Blank CSV lines and blank sheet rows are kept as empty rows, so a row's position
+    always gives its line in the file (row i is CSV line i + 2, sheet row i + 2).
 
     Example catalog entry::
 
         tabular.source:
           type: linear_nets.datasets.tabular_file.TabularFileDataset
           filepath: ${runtime_params:tabular.source.filepath}
+          sep: auto       # or , ; tab | (CSV)
+          decimal: auto   # or point, comma (CSV)
+          sheet: 0        # the sheet's name or 0-based position (Excel)
     """
 
-    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        sep: str = AUTO,
+        decimal: str = AUTO,
+        sheet: str | int = 0,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """
+        Args:
+            filepath: a .csv, .parquet or .xlsx file.
+            sep: the CSV separator, ``auto`` to find it from the header line.
+            decimal: the CSV decimal mark (``point``/``.`` or ``comma``/``,``), ``auto`` to find it.
+            sheet: the Excel sheet, by name or 0-based position.
+            metadata: free-form, e.g. kedro-viz's layer.
+        """
         super().__init__(filepath, metadata)
+        if sep != AUTO and sep not in SEPARATORS:
+            raise TabularFileError(
+                f"{self._path}: unknown separator {sep!r}; expected auto or one of "
+                f"{', '.join(map(repr, SEPARATORS))}"
+            )
+        if decimal != AUTO and decimal not in DECIMALS:
+            raise TabularFileError(
+                f"{self._path}: unknown decimal mark {decimal!r}; expected auto, point or comma"
+            )
+        self._sep = sep if sep == AUTO else SEPARATORS[sep]
+        self._decimal = decimal if decimal == AUTO else DECIMALS[decimal]
+        self._sheet = sheet
 
     def load(self) -> Any:
         path = self._path
@@ -44,40 +91,103 @@ class TabularFileDataset(ReadOnlyDataset[Any]):
         if suffix not in SUFFIXES:
             raise TabularFileError(
                 f"{path}: unknown extension {path.suffix or '(none)'!r}; "
-                f"expected {' or '.join(SUFFIXES)}"
+                f"expected {', '.join(SUFFIXES[:-1])} or {SUFFIXES[-1]}"
             )
         if not path.is_file():
             raise TabularFileError(f"{path}: no such file")
+        readers = {".csv": self._read_csv, ".parquet": _read_parquet, ".xlsx": self._read_excel}
         try:
-            return _read_csv(path) if suffix == ".csv" else _read_parquet(path)
+            return readers[suffix](path)
         except TabularFileError:
             raise
         except Exception as exc:  # each reader raises its own kinds; all mean "unreadable"
-            kind = "CSV" if suffix == ".csv" else "Parquet"
+            kind = {".csv": "CSV", ".parquet": "Parquet", ".xlsx": "Excel"}[suffix]
             raise TabularFileError(f"{path}: cannot be read as {kind}: {exc}") from None
 
+    def _describe(self) -> dict[str, Any]:
+        return {
+            **super()._describe(),
+            "sep": self._sep,
+            "decimal": self._decimal,
+            "sheet": self._sheet,
+        }
 
-def _read_csv(path: Path) -> Any:
-    import pandas as pd
+    def _read_csv(self, path: Path) -> Any:
+        import pandas as pd
 
-    with path.open(newline="", encoding="utf-8") as handle:
-        header = next(csv.reader(handle), None)
-    if not header:
-        raise TabularFileError(f"{path}: empty file; expected a header line with column names")
-    _refuse_duplicates(path, header)
-    return pd.read_csv(path, skip_blank_lines=False)
+        with path.open(newline="", encoding="utf-8") as handle:
+            first = handle.readline()
+            sep = _sniff_separator(first) if self._sep == AUTO else self._sep
+            handle.seek(0)
+            header = next(csv.reader(handle, delimiter=sep), None)
+            decimal = self._decimal
+            if decimal == AUTO:
+                sample = itertools.islice(csv.reader(handle, delimiter=sep), SNIFFED_LINES)
+                decimal = _sniff_decimal(sample) if sep != "," else "."
+        if not header:
+            raise TabularFileError(f"{path}: empty file; expected a header line with column names")
+        if sep == decimal:
+            raise TabularFileError(
+                f"{path}: the separator and the decimal mark are both {sep!r}; "
+                "a decimal comma needs another separator (; or tab)"
+            )
+        _check_names(path, header, "the header line")
+        return pd.read_csv(path, sep=sep, decimal=decimal, skip_blank_lines=False)
+
+    def _read_excel(self, path: Path) -> Any:
+        import pandas as pd
+        from kedro_datasets.pandas import ExcelDataset
+
+        load_args = {"sheet_name": self._sheet, "header": None}
+        try:
+            rows = ExcelDataset(filepath=str(path), load_args=load_args).load()
+        except DatasetError as exc:  # "Failed while loading data from dataset …": the cause
+            raise TabularFileError(
+                f"{path}: cannot be read as Excel: {exc.__cause__ or exc}"
+            ) from None
+        if rows.empty:
+            raise TabularFileError(f"{path}: empty sheet; expected a header row with column names")
+        header = ["" if pd.isna(name) else str(name) for name in rows.iloc[0]]
+        _check_names(path, header, "the header row")
+        table = rows.iloc[1:].reset_index(drop=True)
+        table.columns = header
+        return table.infer_objects()
 
 
 def _read_parquet(path: Path) -> Any:
     import pyarrow.parquet as pq
 
-    _refuse_duplicates(path, pq.read_schema(path).names)
+    _check_names(path, pq.read_schema(path).names, "the schema")
     return pq.read_table(path).to_pandas()
 
 
-def _refuse_duplicates(path: Path, names: list[str]) -> None:
+def _sniff_separator(header_line: str) -> str:
+    """The separator the header line holds most of (a comma when it holds none)."""
+    counts = {sep: header_line.count(sep) for sep in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] else ","
+
+
+def _sniff_decimal(rows: Any) -> str:
+    """A comma when some cell is written like ``3,5`` and none like ``3.5``; else a point."""
+    comma = False
+    for row in rows:
+        for cell in row:
+            if _POINT_NUMBER.fullmatch(cell):
+                return "."
+            comma = comma or bool(_COMMA_NUMBER.fullmatch(cell))
+    return "," if comma else "."
+
+
+def _check_names(path: Path, names: list[str], where: str) -> None:
+    """Refuse an empty column name (pandas would call it ``Unnamed: i``) or a repeated one."""
     seen: dict[str, int] = {}
     for position, name in enumerate(names, start=1):
+        if not str(name).strip():
+            raise TabularFileError(
+                f"{path}: column {position} has no name in {where} (pandas would call it "
+                f"'Unnamed: {position - 1}'); name it, or delete the column (a saved row index?)"
+            )
         if name in seen:
             raise TabularFileError(
                 f"{path}: column name {name!r} appears twice (columns {seen[name]} and "

@@ -14,7 +14,7 @@ import pytest
 from linear_nets.hooks import MissingModelError
 from linear_nets.pipelines.boston.nodes import FEATURES
 from linear_nets.pipelines.boston_inference.nodes import PREDICTION
-from tests.support import mlflow_client, run_bounded, run_pipeline
+from tests.support import latest_output, mlflow_client, run_bounded, run_pipeline
 
 CHAMPION_URI = "models:/boston_linear_regression@champion"
 FIRST = "no model models:/boston_linear_regression@champion in the MLflow registry yet: run `kedro run --pipeline=boston` first"  # noqa: E501
@@ -53,10 +53,13 @@ def test_predicts_new_rows_with_the_champion(
     run_pipeline(trained_boston, "boston_inference")
     printed = capsys.readouterr().out
     assert f"{CHAMPION_URI} (version {champion.version}" in printed
-    assert "data/07_model_output/boston_new_predictions.csv  (8 rows)" in printed
+    written = latest_output(trained_boston, "data/07_model_output/boston_new_predictions.csv")
+    # versioned: <file>/<this run's version>/<file>, never overwriting an earlier run's
+    assert written.parent.parent.name == "boston_new_predictions.csv"
+    assert f"{written.relative_to(trained_boston)}  (8 rows)" in printed
 
     new_rows = pd.read_csv(trained_boston / "data/01_raw/boston_new_rows.csv")
-    predictions = pd.read_csv(trained_boston / "data/07_model_output/boston_new_predictions.csv")
+    predictions = pd.read_csv(written)
     assert len(predictions) == len(new_rows) == 8
     pd.testing.assert_frame_equal(predictions[list(FEATURES)], new_rows[list(FEATURES)])
 

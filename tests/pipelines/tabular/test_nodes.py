@@ -30,14 +30,13 @@ def _prepare(tmp_path: Path, text: str, name: str = "houses.csv", **columns) -> 
     """Write ``text``, read it as the pipeline does and check it."""
     path = tmp_path / name
     path.write_text(text)
+    return _prepare_file(path, columns.get("target", "price"), columns.get("features"))
+
+
+def _prepare_file(path: Path, target: str = "price", features=None) -> pd.DataFrame:
+    """Read ``path`` as the pipeline does and check it."""
     table = TabularFileDataset(filepath=str(path)).load()
-    features = columns.get("features")
-    return prepare_tabular_table(
-        table,
-        TabularSourceConfig(filepath=str(path)),
-        columns.get("target", "price"),
-        features,
-    )
+    return prepare_tabular_table(table, TabularSourceConfig(filepath=str(path)), target, features)
 
 
 def test_default_features_are_the_other_numeric_columns_and_the_target_comes_last(tmp_path):
@@ -60,12 +59,38 @@ def test_parquet_rows_are_numbered_from_one(tmp_path):
     path = tmp_path / "houses.parquet"
     table.to_parquet(path)
     with pytest.raises(TableError, match=re.escape("column 'age', row 3: holds inf")):
-        prepare_tabular_table(
-            TabularFileDataset(filepath=str(path)).load(),
-            TabularSourceConfig(filepath=str(path)),
-            "price",
-            None,
-        )
+        _prepare_file(path)
+
+
+def test_a_column_pandas_had_to_name_is_refused(tmp_path):
+    """A Parquet file written from a frame whose CSV had an empty header cell."""
+    table = pd.read_csv(pd.io.common.StringIO(HOUSES)).rename(columns={"age": "Unnamed: 3"})
+    path = tmp_path / "houses.parquet"
+    table.to_parquet(path)
+    message = "houses.parquet: column 'Unnamed: 3' has no name in the file's header"
+    with pytest.raises(TableError, match=re.escape(message)):
+        _prepare_file(path)
+
+
+def test_intercept_as_the_target_or_an_unused_column_is_fine(tmp_path):
+    prepared = _prepare(tmp_path, HOUSES.replace("price", "intercept"), target="intercept")
+    assert list(prepared.columns)[-1] == "intercept"
+    prepared = _prepare(tmp_path, HOUSES.replace("age", "intercept"), features="area rooms")
+    assert list(prepared.columns) == ["area", "rooms", "price"]
+
+
+def test_excel_rows_are_named_as_the_sheet_numbers_them(tmp_path):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    for line in HOUSES.splitlines():
+        book.active.append([int(c) if c.isdigit() else c for c in line.split(",")])
+    book.active["C4"] = "five"  # rooms of the third house, on the sheet's row 4
+    path = tmp_path / "houses.xlsx"
+    book.save(path)
+    message = "houses.xlsx: column 'rooms', row 4: holds 'five', which is not a number"
+    with pytest.raises(TableError, match=re.escape(message)):
+        _prepare_file(path)
 
 
 def _replace(line: int, old: str, new: str) -> str:
@@ -152,6 +177,25 @@ def _replace(line: int, old: str, new: str) -> str:
             {},
             "houses.csv: no numeric feature column besides the target 'price'",
         ),
+        (
+            HOUSES.replace("250.5", "200").replace("199.0", "200").replace("270.25", "200")
+            .replace("120.0", "200").replace("230.0", "200").replace("320.0", "200"),
+            {},
+            "houses.csv: the target 'price' (tabular.target) is constant (200 in every row): "
+            "there is nothing to predict",
+        ),
+        (
+            HOUSES.replace("rooms", "intercept"),
+            {},
+            "houses.csv: feature column 'intercept' takes the name of the coefficient table's "
+            "intercept row; rename the column",
+        ),
+        (
+            _replace(3, "199.0", '"199,5"'),
+            {},
+            "houses.csv: column 'price', line 3: holds '199,5', which is not a number (a decimal "
+            "comma? set tabular.source.decimal=comma)",
+        ),
     ],
     ids=[
         "missing-target",
@@ -168,6 +212,9 @@ def _replace(line: int, old: str, new: str) -> str:
         "target-as-feature",
         "too-few-rows",
         "no-numeric-feature",
+        "constant-target",
+        "feature-named-intercept",
+        "decimal-comma-hint",
     ],
 )
 def test_bad_tables_are_refused_naming_file_column_and_line(tmp_path, text, columns, message):

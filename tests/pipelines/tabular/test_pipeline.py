@@ -124,3 +124,33 @@ def test_a_classification_loss_is_refused_before_any_work(kedro_project: Path):
     with pytest.raises(ParameterValidationError, match=r"tabular\.train[\s\S]*not a regression"):
         run_pipeline(kedro_project, "tabular", params=params)
     assert not any((kedro_project / "data/02_intermediate").iterdir())
+
+
+@pytest.mark.slow
+def test_an_excel_sheet_trains_and_csv_options_reach_the_dataset(kedro_project: Path):
+    from kedro.framework.session import KedroSession
+    from openpyxl import Workbook
+
+    table = _houses(n=60).drop(columns="town")
+    book = Workbook()
+    book.active.title = "notes"
+    sheet = book.create_sheet("houses")
+    sheet.append(list(table.columns))
+    for row in table.itertuples(index=False):
+        sheet.append([float(value) for value in row])
+    path = kedro_project / "houses.xlsx"
+    book.save(path)
+
+    params = _params(path)
+    params["tabular"]["source"]["sheet"] = "houses"
+    run_pipeline(kedro_project, "tabular", params=params)
+    coefficients = pd.read_csv(
+        latest_output(kedro_project, "data/08_reporting/tabular_coefficients.csv")
+    ).set_index("feature")
+    assert coefficients.loc["area", "ols"] == pytest.approx(TRUE["area"], abs=0.05)
+
+    # the catalog reads sep and decimal from --params, as it reads the file path
+    params = {"tabular": {"source": {"sep": "semicolon", "decimal": "comma"}}}
+    with KedroSession.create(project_path=kedro_project, runtime_params=params) as session:
+        described = session.load_context().catalog.get("tabular.source")._describe()
+    assert (described["sep"], described["decimal"], described["sheet"]) == (";", ",", 0)
