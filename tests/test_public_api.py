@@ -51,7 +51,9 @@ def reaches(path: Path) -> list[str]:
         where = f"{path.relative_to(SRC)}:{getattr(node, 'lineno', 0)}"
         if isinstance(node, ast.Attribute) and re.match(r"_[^_]", node.attr):
             owner = node.value
-            if not (isinstance(owner, ast.Name) and owner.id in {"self", "cls"}):
+            own = isinstance(owner, ast.Name) and owner.id in {"self", "cls"}
+            parent = isinstance(owner, ast.Call) and getattr(owner.func, "id", None) == "super"
+            if not (own or parent):  # a subclass may call its parent's protected methods
                 found.append(f"{where} private attribute {ast.unparse(node)}")
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             parts = node.module.split(".")

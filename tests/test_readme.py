@@ -62,7 +62,6 @@ COVERED = {
     'bin/uv run kedro run --pipelines=tabular --params "tabular.source.filepath=data/houses.xlsx,tabular.target=price,tabular.source.sheet=houses"':  # noqa: E501
     "tests/pipelines/tabular/test_pipeline.py::test_an_excel_sheet_trains_and_csv_options_reach_the_dataset",
     "bin/uv run kedro runs clean": "tests/tracking/test_run_status.py::test_runs_clean_marks_runs_whose_process_is_gone",  # noqa: E501
-    "bin/uv run kedro runs relocate": "tests/tracking/test_store.py::test_a_moved_project_still_loads_its_registered_model",  # noqa: E501
     "bin/uv run kedro sweep": SWEEP,
     "bin/uv run kedro sweep --workers 2": SWEEP,
     "bin/tracking-server start": TEAM,
