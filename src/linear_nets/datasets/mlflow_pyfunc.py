@@ -10,7 +10,6 @@ its preprocessing (JSON) as plain artifacts, so loading it unpickles nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
@@ -21,9 +20,8 @@ from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
-import linear_nets
 from linear_nets.datasets.mlflow_deferred import log_when_done
-from linear_nets.serving.pyfunc import CONFIG, WEIGHTS, PyfuncPackage
+from linear_nets.serving.pyfunc import PyfuncPackage, model_arguments
 from linear_nets.terminal import stderr_notes_to_debug_log
 from linear_nets.tracking.mlflow_checks import pins_read_from_this_environment
 
@@ -91,22 +89,11 @@ class MlflowPyfuncModelDataset(AbstractDataset[PyfuncPackage, Any]):
 
     def _log(self, run_id: str, package: PyfuncPackage) -> str:
         import mlflow
-        import torch
-        from mlflow.models import ModelSignature
-        from mlflow.types.schema import AnyType, ColSpec, DataType, Schema
 
         active = mlflow.active_run()
         if active is None or active.info.run_id != run_id:
             with mlflow.start_run(run_id=run_id):
                 return self._log(run_id, package)
-        # Columns typed AnyType and optional: MLflow's check would refuse int64 (pd.read_csv)
-        # for a double column, and word a missing column inside a dump of the whole input; the
-        # model checks every column and value itself, naming column and row.
-        columns = [str(column) for column in package.input_example.columns]
-        signature = ModelSignature(
-            inputs=Schema([ColSpec(AnyType(), column, required=False) for column in columns]),
-            outputs=Schema([ColSpec(DataType[package.output_type])]),
-        )
         pins = self._pip_requirements
         with (
             tempfile.TemporaryDirectory() as tmp,
@@ -114,18 +101,12 @@ class MlflowPyfuncModelDataset(AbstractDataset[PyfuncPackage, Any]):
             stderr_notes_to_debug_log(),  # MLflow's "Created version …": the summary says it
             pins_read_from_this_environment() if pins is None else nullcontext(),
         ):
-            weights, config = Path(tmp, "weights.pt"), Path(tmp, "config.json")
-            torch.save(package.weights, weights)
-            config.write_text(json.dumps(package.config, indent=2) + "\n")
+            # the code file, weights, config, sha256 manifest, signature and input example
             info = mlflow.pyfunc.log_model(
                 name=self._name,
-                python_model=str(package.model_code_path),
-                artifacts={WEIGHTS: str(weights), CONFIG: str(config)},
-                code_paths=[str(Path(linear_nets.__file__).parent)],
-                signature=signature,
-                input_example=package.input_example,
                 registered_model_name=self._registered_model_name,
                 pip_requirements=pins or _requirements(),
+                **model_arguments(package, Path(tmp)),
             )
         version = str(info.registered_model_version)
         logger.info("Registered %s version %s", self._registered_model_name, version)
