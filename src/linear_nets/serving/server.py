@@ -1,9 +1,9 @@
 """Serve a registered model over HTTP: MLflow's scoring server behind a guard on the request.
 
 ``python -m linear_nets.serving.server -m models:/boston_linear_regression@champion`` serves
-the routes ``mlflow models serve`` serves (``/invocations``, ``/ping``, ``/health``,
-``/version``; MLflow's own app, ``mlflow.pyfunc.scoring_server.init``), with what MLflow's
-server lacks in front of it:
+the routes ``mlflow models serve`` serves (``/ping``, ``/health``, ``/version`` by MLflow's own
+app, ``mlflow.pyfunc.scoring_server.init``; ``/invocations`` with MLflow's request formats and
+parsers, decoded once and answered with a fast JSON encoder), with what MLflow's server lacks:
 
 - a cap on the request body (``--max-body-bytes``, or ``LINEAR_NETS_SERVING_MAX_BODY_BYTES``;
   default 32 MiB): a larger body is answered 413 before it is read to its end;
@@ -14,6 +14,8 @@ server lacks in front of it:
 from __future__ import annotations
 
 import argparse
+import asyncio
+import io
 import json
 import logging
 import os
@@ -39,6 +41,147 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 class BodyTooLarge(Exception):
     """The request body grew past the cap while it was read."""
+
+
+class Invocations:
+    """``POST /invocations`` answered in one pass, everything else by MLflow's scoring app.
+
+    The request formats and the answer are MLflow's (``dataframe_split``,
+    ``dataframe_records``, ``instances``, ``inputs`` in JSON, CSV, Parquet; ``{"predictions":
+    [...]}``), parsed by MLflow's own ``scoring_server`` functions; what differs is the cost:
+    MLflow's route decodes a JSON body twice and writes the answer with the pure-Python JSON
+    encoder (half a second for 100 000 predictions), this one decodes once and encodes a numpy
+    answer with the C encoder.
+
+    Args:
+        model: the loaded pyfunc model.
+        fallback: MLflow's scoring app, for the other routes.
+    """
+
+    def __init__(self, model: Any, fallback: App) -> None:
+        self.model = model
+        self.fallback = fallback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not (scope["type"] == "http" and scope["path"] == "/invocations"):
+            await self.fallback(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            await _answer(send, 405, "BAD_REQUEST", "use POST for /invocations")
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        content_type = dict(scope["headers"]).get(b"content-type", b"").decode("latin-1")
+        status, answer = await asyncio.to_thread(self.score, bytes(body), content_type)
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
+
+    def score(self, body: bytes, content_type: str) -> tuple[int, bytes]:
+        """The status and JSON answer for one request body."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            rows, params = self.parse(body, content_type)
+            if params:
+                predictions = self.model.predict(rows, params=params)
+            else:
+                predictions = self.model.predict(rows)
+        except _Refusal as refusal:
+            return refusal.status, _error_json(refusal.code, refusal.text)
+        except MlflowException as error:
+            status = error.get_http_status_code()
+            text = getattr(error, "reason", None) or error.message
+            return status, _error_json(error.error_code, _shorten(text))
+        except RecursionError:
+            return 400, _error_json("BAD_REQUEST", "the request body is nested too deeply")
+        except Exception:  # what MLflow answers as "an unexpected error", without the trace
+            logger.exception("prediction failed")
+            text = "the model could not score these rows (the server's log says why)"
+            return 400, _error_json("BAD_REQUEST", text)
+        if hasattr(predictions, "tolist") and not hasattr(predictions, "columns"):
+            return 200, _predictions_json(predictions)
+        from mlflow.pyfunc.scoring_server import predictions_to_json
+
+        out = io.StringIO()
+        predictions_to_json(predictions, out)
+        return 200, out.getvalue().encode()
+
+    def parse(self, body: bytes, content_type: str) -> tuple[Any, dict | None]:
+        """The rows (and params) of a request, parsed as MLflow's scoring server parses them."""
+        from mlflow.pyfunc import scoring_server
+
+        mime, _, options = content_type.partition(";")
+        mime = mime.strip().lower()
+        if options and options.strip().lower() not in ("charset=utf-8", ""):
+            raise _Refusal(415, "the scoring server takes UTF-8 (charset=utf-8) only")
+        if mime == scoring_server.CONTENT_TYPE_JSON:
+            try:
+                request = _json_loads(body)
+            except (ValueError, UnicodeDecodeError) as error:
+                raise _Refusal(400, f"the body is not valid JSON: {error}") from None
+            if not isinstance(request, dict):
+                raise _Refusal(400, f"{scoring_server.REQUIRED_INPUT_FORMAT}.")
+            params = request.get(scoring_server.SERVING_PARAMS_KEY)
+            data = {key: request[key] for key in request if key in scoring_server.SUPPORTED_FORMATS}
+            return scoring_server.infer_and_parse_data(data), params
+        if mime == scoring_server.CONTENT_TYPE_CSV:
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise _Refusal(400, f"the CSV body is not UTF-8: {error}") from None
+            return _parsed(scoring_server.parse_csv_input, io.StringIO(text), "CSV"), None
+        if mime == scoring_server.CONTENT_TYPE_PARQUET:
+            return _parsed(scoring_server.parse_parquet_input, io.BytesIO(body), "Parquet"), None
+        raise _Refusal(
+            415, f"content type {mime or 'none'!r}: send {', '.join(scoring_server.CONTENT_TYPES)}"
+        )
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, text: str, code: str = "BAD_REQUEST") -> None:
+        super().__init__(text)
+        self.status, self.text, self.code = status, text, code
+
+
+def _parsed(parse: Callable[[Any], Any], stream: Any, what: str) -> Any:
+    """MLflow's parse of a CSV or Parquet body; its error (with a stack trace) made short."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return parse(stream)
+    except MlflowException as error:
+        reason = error.message.rsplit("Error: ", 1)[-1].strip("'")
+        raise _Refusal(400, _shorten(f"the body is not a {what} table: {reason}")) from None
+
+
+def _json_loads(body: bytes) -> Any:
+    """``json.loads``, by orjson where it is installed (kedro-viz brings it): three times as
+    fast, and it refuses nesting deeper than 1024 levels."""
+    try:
+        import orjson
+    except ImportError:
+        return json.loads(body)
+    return orjson.loads(body)
+
+
+def _predictions_json(predictions: Any) -> bytes:
+    """``{"predictions": [...]}`` for a numpy array; orjson, where installed, writes 100 000
+    floats in milliseconds, the standard library's encoder in a tenth of a second."""
+    try:
+        import orjson
+
+        return orjson.dumps({"predictions": predictions}, option=orjson.OPT_SERIALIZE_NUMPY)
+    except (ImportError, TypeError):  # no orjson, or an array it does not take
+        return json.dumps({"predictions": predictions.tolist()}).encode()
+
+
+def _error_json(code: str, text: str) -> bytes:
+    return json.dumps({"error_code": code, "message": text}).encode()
 
 
 class RequestGuard:
@@ -77,13 +220,14 @@ class RequestGuard:
         error = _ErrorAnswer(send)
         try:
             await self.app(scope, counted, error.send)
-        except BodyTooLarge:
-            await error.replace(413, "BAD_REQUEST", self._too_large(received, "at least "))
-        except RecursionError:
-            await error.replace(400, "BAD_REQUEST", "the request body is nested too deeply")
-        except Exception:  # a failure MLflow's app did not answer: log it, answer briefly
-            logger.exception("scoring request failed")
-            await error.replace(500, "INTERNAL_ERROR", "the server failed; its log says why")
+        except Exception as caught:  # what MLflow's app did not answer itself
+            if received > self.max_body_bytes:  # (Starlette may wrap BodyTooLarge)
+                await error.replace(413, "BAD_REQUEST", self._too_large(received, "at least "))
+            elif _caused_by(caught, RecursionError):
+                await error.replace(400, "BAD_REQUEST", "the request body is nested too deeply")
+            else:
+                logger.exception("scoring request failed")
+                await error.replace(500, "INTERNAL_ERROR", "the server failed; its log says why")
         else:
             await error.flush()
 
@@ -126,6 +270,22 @@ class _ErrorAnswer:
             self._sent = True
 
 
+def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``error``, an exception group holding it, or its cause or context is a ``kind``."""
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return True
+        pending += [current.__cause__, current.__context__]
+        pending += getattr(current, "exceptions", ())
+    return False
+
+
 def _short_error(status: int, body: bytes) -> tuple[int, str, str]:
     """An error answer's status, error code and message, without a stack trace or a dump of
     the request; a server error caused by the body (MLflow's parsing) becomes a 400."""
@@ -150,7 +310,7 @@ def _shorten(text: str) -> str:
 
 
 async def _answer(send: Send, status: int, code: str, text: str) -> None:
-    body = json.dumps({"error_code": code, "message": text}).encode()
+    body = _error_json(code, text)
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -185,7 +345,7 @@ def scoring_app(model_uri: str, max_body: int | None = None) -> RequestGuard:
     from mlflow.pyfunc import scoring_server
 
     model = mlflow.pyfunc.load_model(model_uri)
-    return RequestGuard(scoring_server.init(model), max_body_bytes(max_body))
+    return RequestGuard(Invocations(model, scoring_server.init(model)), max_body_bytes(max_body))
 
 
 def main(argv: list[str] | None = None) -> None:
