@@ -31,6 +31,7 @@ MAX_MESSAGE_CHARS = 500
 REQUEST_ECHOES = ("\nInput:", "\nInput :")
 PREDICT_PREFIX = "Failed to predict data '"
 PREDICT_ERROR = "\nError: "
+NESTED_TOO_DEEPLY = "the request body is nested too deeply"
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -98,7 +99,7 @@ class Invocations:
             text = getattr(error, "reason", None) or error.message
             return status, _error_json(error.error_code, _shorten(text))
         except RecursionError:
-            return 400, _error_json("BAD_REQUEST", "the request body is nested too deeply")
+            return 400, _error_json("BAD_REQUEST", NESTED_TOO_DEEPLY)
         except Exception:  # what MLflow answers as "an unexpected error", without the trace
             logger.exception("prediction failed")
             text = "the model could not score these rows (the server's log says why)"
@@ -123,6 +124,8 @@ class Invocations:
             try:
                 request = _json_loads(body)
             except (ValueError, UnicodeDecodeError) as error:
+                if "depth" in str(error):  # orjson's limit, 1024 levels
+                    raise _Refusal(400, NESTED_TOO_DEEPLY) from None
                 raise _Refusal(400, f"the body is not valid JSON: {error}") from None
             if not isinstance(request, dict):
                 raise _Refusal(400, f"{scoring_server.REQUIRED_INPUT_FORMAT}.")
@@ -224,7 +227,7 @@ class RequestGuard:
             if received > self.max_body_bytes:  # (Starlette may wrap BodyTooLarge)
                 await error.replace(413, "BAD_REQUEST", self._too_large(received, "at least "))
             elif _caused_by(caught, RecursionError):
-                await error.replace(400, "BAD_REQUEST", "the request body is nested too deeply")
+                await error.replace(400, "BAD_REQUEST", NESTED_TOO_DEEPLY)
             else:
                 logger.exception("scoring request failed")
                 await error.replace(500, "INTERNAL_ERROR", "the server failed; its log says why")
