@@ -18,9 +18,10 @@ def test_missing_column_is_named():
 
 
 def test_a_column_given_twice_is_named():
-    rows = pd.DataFrame([[1.0, 2.0, 3.0]], columns=["a", "b", "a"])
+    rows = pd.DataFrame([[1.0, 2.0, 3.0, 4.0, 5.0]], columns=["a", "b", "a", "id", "id"])
     with pytest.raises(FeatureError, match=r"column\(s\) \['a'\] given more than once"):
         check_features(rows, ["a", "b"])
+    np.testing.assert_array_equal(check_features(rows, ["b"]), [[2.0]])  # extra ones: ignored
 
 
 @pytest.mark.parametrize(

@@ -43,10 +43,10 @@ def check_features(rows: Any, columns: Sequence[str]) -> Any:
 
     rows = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     columns = list(columns)
-    if not rows.columns.is_unique:
-        twice = rows.columns[rows.columns.duplicated()].unique()
-        named = [column for column in twice if column in columns] or list(twice)
-        raise FeatureError(f"column(s) {[str(column) for column in named]} given more than once")
+    if not rows.columns.is_unique:  # a needed column twice: which one is meant?
+        twice = [column for column in rows.columns[rows.columns.duplicated()] if column in columns]
+        if twice:
+            raise FeatureError(f"column(s) {list(dict.fromkeys(twice))} given more than once")
     missing = [column for column in columns if column not in rows.columns]
     if missing:
         raise FeatureError(f"missing feature column(s) {missing}; the model needs {columns}")
