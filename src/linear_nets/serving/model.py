@@ -6,6 +6,7 @@ Imported only when MLflow loads a model (it imports MLflow and pandas at once).
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from mlflow.pyfunc import PythonModel
 
 from linear_nets.serving.features import FeatureError
 from linear_nets.serving.pyfunc import CONFIG, MANIFEST, WEIGHTS, Predictor, verify_manifest
+
+logger = logging.getLogger(__name__)
 
 
 class InvalidRows(MlflowException):
@@ -39,7 +42,9 @@ def python_model(predictor: type[Predictor]) -> PythonModel:
             import torch
 
             manifest = context.artifacts.get(MANIFEST)
-            if manifest is not None:
+            if manifest is None:  # logged before models carried one
+                logger.warning("This model has no manifest: its files are not verified")
+            else:
                 # the model folder: MLflow keeps the artifacts in its `artifacts/` folder
                 verify_manifest(Path(manifest), Path(manifest).parent.parent)
             config = json.loads(Path(context.artifacts[CONFIG]).read_text())
