@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from linear_nets.serving.features import FeatureError, check_features
+from linear_nets.serving.features import FeatureError, check_features, check_model_arrays
 
 PIXEL_MAX = 255.0
 
@@ -67,8 +67,14 @@ class PixelClassifier:
         self.std = None if transform["std"] is None else np.asarray(transform["std"], "float64")
         self.weight = coefficients["weight"].double().numpy()
         self.bias = coefficients["bias"].double().numpy()
-        if self.weight.shape[0] != len(self.columns):
-            raise ValueError(f"{self.weight.shape[0]} weight rows for {len(self.columns)} pixels")
+        statistics = {"weights": self.weight, "mean": self.mean, "std": self.std}
+        check_model_arrays(
+            len(self.columns),
+            {what: array for what, array in statistics.items() if array is not None},
+            bias=self.bias,
+        )
+        if self.std is not None and not (self.std > 0).all():
+            raise ValueError("the model's pixel std holds a value that is not positive")
 
     def features(self, rows: Any) -> Any:
         """The model's features for raw pixel rows (checked: numbers in [0, 255])."""
@@ -79,7 +85,7 @@ class PixelClassifier:
         if outside.any():
             row, column = (int(i) for i in np.argwhere(outside)[0])
             raise FeatureError(
-                f"column {self.columns[column]!r}, row {row}: value {pixels[row, column]:g} "
+                f"column {self.columns[column]!r}, row {row + 1}: value {pixels[row, column]:g} "
                 f"is not a pixel value in [0, {PIXEL_MAX:g}]"
             )
         features = (pixels / PIXEL_MAX) ** self.gamma

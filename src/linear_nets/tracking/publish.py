@@ -29,8 +29,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import linear_nets
-
 logger = logging.getLogger(__name__)
 
 ARTIFACT = "artifact"
@@ -122,9 +120,8 @@ class Publication:
         """Log ``package`` to the run and register it as ``registered_name`` if its gate
         passed; tag the run with the refusal otherwise."""
         import mlflow
-        import torch
 
-        from linear_nets.serving.pyfunc import CONFIG, WEIGHTS
+        from linear_nets.serving.pyfunc import model_arguments
         from linear_nets.tracking import registry
 
         candidate = package.candidate
@@ -143,17 +140,11 @@ class Publication:
             registry.record_refusal(self.run_id, replace(candidate, refusal=refusal))
             return
         with tempfile.TemporaryDirectory() as tmp:
-            weights, config = Path(tmp, "weights.pt"), Path(tmp, "config.json")
-            torch.save(package.weights, weights)
-            config.write_text(json.dumps(package.config, indent=2) + "\n")
+            # the code file, weights, config, sha256 manifest, signature and input example
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=str(package.model_code_path),
-                artifacts={WEIGHTS: str(weights), CONFIG: str(config)},
-                code_paths=[str(Path(linear_nets.__file__).parent)],
-                signature=_signature(package),
-                input_example=package.input_example,
                 pip_requirements=_requirements(),
+                **model_arguments(package, Path(tmp)),
             )
         if registered_name not in self._aliases:
             self._aliases[registered_name] = _aliases(self.client, registered_name)
@@ -206,19 +197,6 @@ def _aliases(client: Any, name: str) -> dict[str, str]:
         return {}
     except MlflowException:  # it exists: remember its aliases
         return dict(client.get_registered_model(name).aliases)
-
-
-def _signature(package: Any) -> Any:
-    """Columns typed AnyType and optional: the model checks every column and value itself,
-    naming column and row, and accepts int64 columns (``pd.read_csv``) where floats are meant."""
-    from mlflow.models import ModelSignature
-    from mlflow.types.schema import AnyType, ColSpec, DataType, Schema
-
-    columns = [str(column) for column in package.input_example.columns]
-    return ModelSignature(
-        inputs=Schema([ColSpec(AnyType(), column, required=False) for column in columns]),
-        outputs=Schema([ColSpec(DataType[package.output_type])]),
-    )
 
 
 def _requirements() -> list[str]:
