@@ -53,6 +53,7 @@ BOSTON_RUN = "tests/pipelines/boston/test_pipeline.py::test_full_run_is_tracked_
 SYNTHETIC_RUN = "tests/pipelines/synthetic/test_pipeline.py::test_defaults_recover_the_true_parameters"  # noqa: E501
 NOTEBOOK = "tests/test_notebook.py::test_the_walkthrough_trains_what_it_lacks_and_runs"
 SERVING = "tests/test_serving.py::test_batch_inference_pyfunc_and_server_give_the_same_numbers"
+PROJECT_SERVER = "tests/serving/test_server.py::test_rows_as_json_csv_and_parquet_give_the_model_numbers"  # noqa: E501
 TEAM = "tests/test_tracking_server.py::test_boston_runs_against_the_postgres_backed_server"
 SWEEP = "tests/test_sweep.py::test_a_parallel_sweep_records_every_configuration_and_fails_if_any_failed"  # noqa: E501
 FASHION = "tests/pipelines/fashion_mnist/test_pipeline.py::test_full_run_downloads_trains_and_tracks"  # noqa: E501
@@ -70,8 +71,9 @@ COVERED = {
     "bin/tracking-server stop": TEAM,
     "TRACKING_SERVER_PORT=5050 bin/tracking-server start": TEAM,  # on a free port
     "TRACKING_SERVER_PORT=5050 bin/uv run kedro run --pipeline=boston --env=team": TEAM,
-    "MLFLOW_TRACKING_URI=sqlite:///mlflow.db bin/uv run mlflow models serve -m models:/boston_linear_regression@champion --env-manager local --host 127.0.0.1 --port 5001": SERVING,  # noqa: E501
     """curl -s http://127.0.0.1:5001/invocations -H 'Content-Type: application/json' -d '{"dataframe_split": {"columns": ["CRIM","ZN","INDUS","CHAS","NOX","RM","AGE","DIS","RAD","TAX","PTRATIO","B","LSTAT"], "data": [[0.00632,18,2.31,0,0.538,6.575,65.2,4.09,1,296,15.3,396.9,4.98]]}}'""": SERVING,  # noqa: E501
+    "MLFLOW_TRACKING_URI=sqlite:///mlflow.db bin/uv run python -m linear_nets.serving.server -m models:/boston_linear_regression@champion --host 127.0.0.1 --port 5001": PROJECT_SERVER,  # noqa: E501
+    "curl -s http://127.0.0.1:5001/invocations -H 'Content-Type: text/csv' --data-binary @data/01_raw/boston_new_rows.csv": PROJECT_SERVER,  # noqa: E501
     "bin/uv run kedro run --pipeline=boston_inference": "tests/pipelines/boston_inference/test_pipeline.py::test_predicts_new_rows_with_the_champion",  # noqa: E501
     "bin/uv run kedro run --pipeline=synthetic": SYNTHETIC_RUN,
     'bin/uv run kedro run --pipeline=synthetic --params "synthetic.model.kind=linear,synthetic.train.optimizer=sgd"': SYNTHETIC_RUN,  # noqa: E501

@@ -4,6 +4,6 @@ MLflow runs this file when it loads the model; the package never imports it.
 """
 
 from linear_nets.serving.classifier import PixelClassifier
-from linear_nets.serving.pyfunc import set_python_model
+from linear_nets.serving.model import set_python_model
 
 set_python_model(PixelClassifier)

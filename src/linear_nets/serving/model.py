@@ -63,3 +63,12 @@ def python_model(predictor: type[Predictor]) -> PythonModel:
 
     Model.__name__ = Model.__qualname__ = f"{predictor.__name__}Model"
     return Model()
+
+
+def set_python_model(predictor: type[Predictor]) -> None:
+    """Make the model MLflow loads from the calling models-from-code file: ``predictor`` built
+    from the logged ``config`` and ``weights`` artifacts once the ``manifest`` verified them,
+    its ``FeatureError`` answered as a 400 whose message is the error's text alone."""
+    from mlflow.models import set_model
+
+    set_model(python_model(predictor))

@@ -184,14 +184,3 @@ def save_model(package: PyfuncPackage, path: Path) -> Path:
         arguments = model_arguments(package, Path(tmp))
         mlflow.pyfunc.save_model(str(path), pip_requirements=[], **arguments)
     return path
-
-
-def set_python_model(predictor: type[Predictor]) -> None:
-    """Make the model MLflow loads from the calling models-from-code file: ``predictor`` built
-    from the logged ``config`` and ``weights`` artifacts once the ``manifest`` verified them,
-    its ``FeatureError`` answered as a 400 whose message is the error's text alone."""
-    from mlflow.models import set_model
-
-    from linear_nets.serving.model import python_model
-
-    set_model(python_model(predictor))

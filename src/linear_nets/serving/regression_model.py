@@ -3,7 +3,7 @@
 MLflow runs this file when it loads the model; the package never imports it.
 """
 
-from linear_nets.serving.pyfunc import set_python_model
+from linear_nets.serving.model import set_python_model
 from linear_nets.serving.regression import RegressionPredictor
 
 set_python_model(RegressionPredictor)
