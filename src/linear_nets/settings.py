@@ -11,9 +11,11 @@ from linear_nets.hooks import RunSummaryHook
 from linear_nets.params_check import ParameterKeysHook
 from linear_nets.startup import StartupHook, defer_collections
 from linear_nets.tracking.hook import MlflowTrackingHook
+from linear_nets.tracking.http_limits import apply_http_limits
 from linear_nets.tracking.privacy import keep_private
 
 defer_collections()  # until the pipelines or the catalog exist: see startup.py
+apply_http_limits()  # a dead tracking server fails a run within a minute: see http_limits.py
 keep_private()  # no telemetry or update checks, in every kedro command (LINEAR_NETS_TELEMETRY=on)
 # mlflow.start_run imports IPython on every run to look for a Databricks job to resume (~0.9 s);
 # this project never runs as one
