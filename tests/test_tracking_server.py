@@ -111,6 +111,14 @@ def stop_and_check_nothing_runs(server: Server) -> None:
         socket.create_connection((LOOPBACK, server.port), timeout=2).close()
 
 
+def remove_cluster(server: Server) -> None:
+    """As root, the PostgreSQL cluster lives in the postgres user's home, linked from the data
+    folder: remove it with the test's folders."""
+    link = server.data / "postgres"
+    if link.is_symlink():
+        shutil.rmtree(link.resolve(), ignore_errors=True)
+
+
 def admin_password(server: Server) -> str:
     text = server.credentials.read_text()
     return text.split("MLFLOW_TRACKING_PASSWORD: ${oc.env:MLFLOW_TRACKING_PASSWORD,'")[1][:32]
@@ -164,6 +172,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, empty_mlflow_store: Path) -
         yield server
     finally:
         server.run("stop")
+        remove_cluster(server)
 
 
 @pytest.fixture
@@ -345,6 +354,7 @@ def test_a_backup_restores_into_a_fresh_folder(
         assert status_of(restored.url, "rita", "rita-password-1") == 200
     finally:
         stop_and_check_nothing_runs(restored)
+        remove_cluster(restored)
 
 
 def test_status_tells_the_truth_after_a_crash_and_start_repairs_it(server: Server):
