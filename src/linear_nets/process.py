@@ -10,7 +10,8 @@ It:
   :data:`LOG_FILTERS`; where a logger's level does it, that is in ``conf/logging.yml``);
 - switches telemetry off unless the user opts in (``LINEAR_NETS_TELEMETRY=on``), through each
   tool's documented environment variable;
-- sets MLflow's documented client settings the project relies on (:data:`MLFLOW_DEFAULTS`).
+- sets MLflow's documented client settings the project relies on (:data:`MLFLOW_DEFAULTS`,
+  and the bounded retries of :mod:`linear_nets.tracking.http_limits`).
 
 Standard library only: the CLI imports this before anything heavy. A variable the user set
 already is never overridden.
@@ -24,6 +25,7 @@ import re
 import warnings
 
 from linear_nets.terminal import DropMessages
+from linear_nets.tracking.http_limits import apply_http_limits
 
 OPT_IN = "LINEAR_NETS_TELEMETRY"
 TELEMETRY_SWITCHES = {
@@ -85,3 +87,4 @@ def set_up() -> None:
             os.environ.setdefault(name, value)
     for name, value in MLFLOW_DEFAULTS.items():
         os.environ.setdefault(name, value)
+    apply_http_limits()  # a dead tracking server fails a run within a minute
