@@ -31,6 +31,7 @@ import signal
 import subprocess
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -160,18 +161,20 @@ class MlflowTrackingHook:
             try:
                 client = mlflow.MlflowClient()
                 if status != "FINISHED" and state.publication is not None:
-                    try:
-                        state.publication.rollback()
-                    except Exception:  # the run must still end with its status
-                        logger.exception("Could not undo what run %s published", state.run_id)
+                    _attempt("undo what run %s published", state.run_id, state.publication.rollback)
                 if reason:
-                    client.set_tag(state.run_id, liveness.END_REASON_TAG, reason[:5000])
+                    tag = partial(client.set_tag, state.run_id, liveness.END_REASON_TAG)
+                    _attempt("record why run %s ended", state.run_id, partial(tag, reason[:5000]))
                 if state.owned:
                     active = mlflow.active_run()
                     if active is not None and active.info.run_id == state.run_id:
-                        mlflow.end_run(status)
+                        _attempt("end run %s", state.run_id, partial(mlflow.end_run, status))
                     else:
-                        client.set_terminated(state.run_id, status)
+                        _attempt(
+                            "end run %s",
+                            state.run_id,
+                            partial(client.set_terminated, state.run_id, status),
+                        )
             finally:
                 self._release(state)
 
@@ -188,6 +191,16 @@ class MlflowTrackingHook:
         before MLflow's own exit handler would mark it FINISHED."""
         if self._run is not None:
             self._end(self._run, "KILLED", "interrupted (Ctrl-C or SIGTERM)")
+
+
+def _attempt(what: str, run_id: str, step: Any) -> None:
+    """Do one step of ending a run; when it fails (a tracking server that went away) say so
+    and go on: the run's status must still be attempted, and the next run (or ``kedro runs
+    clean``) marks a run left RUNNING by a dead process KILLED once the store answers."""
+    try:
+        step()
+    except Exception as error:
+        logger.warning("Could not %s: %s", what % run_id, _describe(error).splitlines()[0])
 
 
 @contextlib.contextmanager
