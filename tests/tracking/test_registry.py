@@ -28,7 +28,7 @@ MOVING = [30.0 - 0.1 * epoch for epoch in range(20)]
 
 
 def _metrics(train_mse: float, test_rmse: float = 4.7) -> dict[str, float]:
-    return {"train_mse": train_mse, "ols_train_mse": OLS, "test_rmse": test_rmse}
+    return {"train_mse": train_mse, "ols_train_mse": OLS, "test_rmse": test_rmse, "cv_rmse": 4.9}
 
 
 def _gate(train_mse: float, loss: str = "mse", history=FLAT, **config) -> Candidate:
@@ -42,8 +42,8 @@ class TestGate:
         candidate = _gate(OLS * 1.005)
         assert candidate.refusal is None
         assert (candidate.metric, candidate.value, candidate.higher_is_better) == (
-            "test_rmse",
-            4.7,
+            "cv_rmse",  # cross-validated on the training rows: the test rows never choose
+            4.9,
             False,
         )
         assert "0.500% above the least-squares optimum" in candidate.gate
@@ -80,6 +80,19 @@ class TestGate:
     def test_an_unknown_champion_metric_names_the_parameter(self):
         with pytest.raises(ValueError, match=r"boston\.registry\.champion_metric='test_r3'"):
             _gate(OLS, champion_metric="test_r3")
+
+    def test_a_test_metric_without_test_rows_points_to_cv_rmse(self):
+        metrics = {"train_mse": OLS, "ols_train_mse": OLS, "cv_rmse": 4.9}  # test_size 0
+        config = RegistryConfig(champion_metric="test_rmse")
+        with pytest.raises(ValueError, match=r"needs test rows.*split\.test_size is 0.*cv_rmse"):
+            regression_gate(metrics, [OLS], "mse", config, name="boston.registry")
+
+    def test_an_exact_solve_is_judged_on_its_gap_alone(self):
+        candidate = regression_gate(
+            _metrics(OLS), [OLS], "mse", RegistryConfig(), "tabular.registry", optimizer="lstsq"
+        )
+        assert candidate.refusal is None
+        assert candidate.gate.startswith("exact least-squares solve (no epochs): train MSE")
 
 
 @pytest.fixture
@@ -198,9 +211,9 @@ def test_kedro_runs_register_only_converged_models(
     assert "version 1 is now @champion" in printed
     version = client.get_model_version_by_alias(MODEL, CHAMPION)
     assert str(version.version) == "1"
-    assert version.tags[registry.METRIC_TAG] == "test_rmse"
+    assert version.tags[registry.METRIC_TAG] == "cv_rmse"
     assert float(version.tags[registry.VALUE_TAG]) == pytest.approx(
-        client.get_run(version.run_id).data.metrics["test_rmse"]
+        client.get_run(version.run_id).data.metrics["cv_rmse"]
     )
 
     sweep = {"sweep": {"id": "s-test", "label": "epochs=600"}, "boston": {"train": {"epochs": 600}}}

@@ -1,52 +1,108 @@
-"""The least-squares optimum that every gradient-trained linear model is held against.
+"""The exact least-squares solution, by QR: in memory and streamed, without ever forming XᵀX.
 
-:func:`least_squares` solves it on tensors in memory; :class:`NormalEquations` accumulates
-[X 1]ᵀ[X 1], [X 1]ᵀy and yᵀy in float64 one chunk at a time, so the same optimum, and the
-MSE of any (w, b), come out of one streaming pass over data of any size.
+:class:`StreamedQR` holds the triangular factor R of the QR factorisation of the augmented
+design A = [1 X y] (intercept first, target last), in float64 on the device it was made on.
+Each chunk of rows is stacked under the running R and re-factored (a tall-skinny QR, TSQR), so
+one pass over data of any size keeps only a (d+2)×(d+2) matrix, and R is all that least
+squares needs:
+
+- R = [[R₁₁, z], [0, ρ]]: the coefficients solve R₁₁ θ = z, the residual sum of squares is ρ²;
+- the singular values of R₁₁ are those of [1 X]: condition number, rank, and, when the rank
+  falls short, the null space that says which columns are collinear;
+- ‖A v‖ = ‖R v‖ for any v, so the MSE of any (w, b) comes from R alone;
+- the total sum of squares about the mean is ‖R[1:, -1]‖² (the first column is the intercept).
+
+Solving the normal equations XᵀX θ = Xᵀy instead squares the condition number (1e8 becomes
+1e16, float64's end); QR keeps it, which is what certified accuracy on collinear tables needs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import torch
 
-_CHUNK_ROWS = 1 << 18
-"""Rows converted to float64 at a time, which bounds the pass's extra memory."""
+_CHUNK_ROWS = 1 << 16
+"""Rows stacked under R per factorisation: bounds the extra memory and stays cache friendly."""
+INTERCEPT_NAME = "intercept"
 
 
-def least_squares(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Solve min ||X w + b - y||^2 exactly with ``torch.linalg.lstsq`` in float64.
+class RankDeficientError(ValueError):
+    """The columns of the design are linearly dependent: the coefficients are not unique.
 
-    Returns:
-        The weights as a (d,) tensor and the intercept as a scalar tensor, both float64.
-    """
-    X64 = X.detach().to("cpu", torch.float64)
-    design = torch.cat([X64, torch.ones(len(X64), 1, dtype=torch.float64)], dim=1)
-    target = y.detach().to("cpu", torch.float64).reshape(-1, 1)
-    solution = torch.linalg.lstsq(design, target).solution.squeeze(1)
-    return solution[:-1], solution[-1]
-
-
-@dataclass
-class NormalEquations:
-    """The sufficient statistics of least squares with an intercept, summed over rows.
-
-    ``gram`` is [X 1]ᵀ[X 1] ((d+1, d+1)), ``moment`` is [X 1]ᵀy ((d+1,)), ``yy`` is yᵀy and
-    ``rows`` the number of rows, all float64 on the CPU.
+    ``conditioning`` tells which; :meth:`named` words it with the feature names.
     """
 
-    n_features: int
-    gram: torch.Tensor = field(init=False)
-    moment: torch.Tensor = field(init=False)
-    yy: float = 0.0
-    rows: int = 0
+    def __init__(self, conditioning: Conditioning, names: Sequence[str] | None = None) -> None:
+        super().__init__(conditioning.describe(names))
+        self.conditioning = conditioning
 
-    def __post_init__(self) -> None:
-        size = self.n_features + 1
-        self.gram = torch.zeros(size, size, dtype=torch.float64)
-        self.moment = torch.zeros(size, dtype=torch.float64)
+    def named(self, names: Sequence[str], prefix: str = "") -> RankDeficientError:
+        """The same error, naming the columns ``names`` (and starting with ``prefix``)."""
+        error = RankDeficientError(self.conditioning, names)
+        error.args = (prefix + str(error),)
+        return error
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """How well determined the least-squares coefficients are, from the singular values of
+    the design [1 X]: the 2-norm condition number, the numerical rank, and one right singular
+    vector per missing dimension (columns in the order intercept, x₁ … x_d)."""
+
+    condition_number: float
+    rank: int
+    columns: int
+    null_space: torch.Tensor
+
+    @property
+    def full_rank(self) -> bool:
+        return self.rank == self.columns
+
+    def relations(self, names: Sequence[str] | None = None) -> list[str]:
+        """One line per missing dimension: which columns are collinear, and how.
+
+        ``names`` are the d feature names (the intercept is named ``intercept``).
+        """
+        labels = [INTERCEPT_NAME, *(names or [f"x{i}" for i in range(1, self.columns)])]
+        lines = []
+        for vector in self.null_space.T:
+            vector = vector / vector.abs().max()
+            involved = [i for i in range(len(vector)) if abs(float(vector[i])) > 1e-6]
+            terms = " ".join(
+                f"{'-' if float(vector[i]) < 0 else '+'} {abs(float(vector[i])):.4g}·{labels[i]}"
+                for i in involved
+            )
+            lines.append(
+                f"{', '.join(labels[i] for i in involved)} are collinear: {terms.lstrip('+ ')} ≈ 0"
+            )
+        return lines
+
+    def describe(self, names: Sequence[str] | None = None) -> str:
+        """A plain sentence for an error message or a log."""
+        return (
+            f"the {self.columns - 1} features and the intercept span only {self.rank} of "
+            f"{self.columns} dimensions (condition number {self.condition_number:.3g}): "
+            + "; ".join(self.relations(names))
+            + ". Their coefficients are not unique: drop one column of each relation"
+        )
+
+
+class StreamedQR:
+    """R of [1 X y] (float64), updated chunk by chunk; see the module's docstring.
+
+    Args:
+        n_features: d, the feature columns of every chunk.
+        device: where the factorisations run (MPS has no float64: the CPU stands in).
+    """
+
+    def __init__(self, n_features: int, device: torch.device | str = "cpu") -> None:
+        device = torch.device(device)
+        self.n_features = n_features
+        self.device = torch.device("cpu") if device.type == "mps" else device
+        self.R = torch.zeros(0, n_features + 2, dtype=torch.float64, device=self.device)
+        self.rows = 0
 
     def add(self, X: torch.Tensor, y: torch.Tensor) -> None:
         """Add the rows ``(X, y)``; ``X`` is (n, d), ``y`` is (n,)."""
@@ -54,76 +110,151 @@ class NormalEquations:
             raise ValueError(
                 f"expected {self.n_features} feature columns, got shape {tuple(X.shape)}"
             )
+        if len(X) != len(y):
+            raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
         for start in range(0, len(y), _CHUNK_ROWS):
-            X64 = X[start : start + _CHUNK_ROWS].detach().to("cpu", torch.float64)
-            y64 = y[start : start + _CHUNK_ROWS].detach().to("cpu", torch.float64)
-            column_sums = X64.sum(dim=0)
-            d = self.n_features
-            self.gram[:d, :d] += X64.T @ X64
-            self.gram[:d, d] += column_sums
-            self.gram[d, :d] += column_sums
-            self.gram[d, d] += len(y64)
-            self.moment[:d] += X64.T @ y64
-            self.moment[d] += y64.sum()
-            self.yy += float(y64 @ y64)
+            X64 = X[start : start + _CHUNK_ROWS].detach().to(self.device, torch.float64)
+            y64 = y[start : start + _CHUNK_ROWS].detach().to(self.device, torch.float64)
+            block = torch.empty(len(y64), self.n_features + 2, dtype=torch.float64, device=self.device)
+            block[:, 0] = 1.0
+            block[:, 1:-1] = X64
+            block[:, -1] = y64.reshape(-1)
+            self.R = torch.linalg.qr(torch.cat([self.R, block]), mode="r").R
             self.rows += len(y64)
 
+    def merge(self, other: StreamedQR) -> None:
+        """Add the rows another factorisation holds (e.g. another process's share)."""
+        self.R = torch.linalg.qr(torch.cat([self.R, other.R.to(self.device)]), mode="r").R
+        self.rows += other.rows
+
+    def _square(self) -> torch.Tensor:
+        """R as a (d+2, d+2) matrix (fewer rows than columns leave zero rows)."""
+        size = self.n_features + 2
+        if len(self.R) >= size:
+            return self.R[:size]
+        padding = torch.zeros(size - len(self.R), size, dtype=torch.float64, device=self.device)
+        return torch.cat([self.R, padding])
+
+    def _check_rows(self) -> None:
+        if self.rows == 0:
+            raise ValueError("no rows: the least-squares problem is empty")
+
+    def conditioning(self) -> Conditioning:
+        """Condition number, rank and null space of the design [1 X] (from R₁₁'s SVD)."""
+        self._check_rows()
+        p = self.n_features + 1
+        _, s, vh = torch.linalg.svd(self._square()[:p, :p].cpu())
+        tolerance = float(s[0]) * max(self.rows, p) * torch.finfo(torch.float64).eps
+        rank = int((s > tolerance).sum())
+        condition = float(s[0] / s[-1]) if float(s[-1]) > 0 else float("inf")
+        return Conditioning(condition, rank, p, vh[rank:].T.contiguous())
+
     def solve(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The least-squares weights ((d,) float64) and intercept (a float64 scalar tensor).
+        """The least-squares weights ((d,) float64) and intercept (a float64 scalar tensor),
+        on the CPU; the minimum-norm solution when the design is rank-deficient.
 
         Raises:
             ValueError: if no rows were added.
         """
-        if self.rows == 0:
-            raise ValueError("no rows: the least-squares problem is empty")
-        # gelsd copes with collinear features, where a plain solve of the Gram matrix fails.
-        solution = torch.linalg.lstsq(self.gram, self.moment.unsqueeze(1), driver="gelsd")
-        theta = solution.solution.squeeze(1)
-        return theta[:-1], theta[-1]
+        theta = self.theta()
+        return theta[1:], theta[0]
+
+    def theta(self) -> torch.Tensor:
+        """[b, w₁ … w_d] in float64 on the CPU (see :meth:`solve`)."""
+        self._check_rows()
+        p = self.n_features + 1
+        R = self._square().cpu()
+        R11, z = R[:p, :p], R[:p, p : p + 1]
+        if self.conditioning().full_rank:
+            return torch.linalg.solve_triangular(R11, z, upper=True).squeeze(1)
+        rtol = max(self.rows, p) * torch.finfo(torch.float64).eps  # the rank's tolerance
+        return (torch.linalg.pinv(R11, rtol=rtol) @ z).squeeze(1)
+
+    def inverse_r(self) -> torch.Tensor:
+        """R₁₁⁻¹ (CPU, float64): (XᵀX)⁻¹ = R₁₁⁻¹ R₁₁⁻ᵀ, without forming XᵀX.
+
+        Raises:
+            RankDeficientError: when the design is rank-deficient.
+        """
+        self.check_full_rank()
+        p = self.n_features + 1
+        R11 = self._square()[:p, :p].cpu()
+        eye = torch.eye(p, dtype=torch.float64)
+        return torch.linalg.solve_triangular(R11, eye, upper=True)
+
+    def check_full_rank(self, names: Sequence[str] | None = None) -> Conditioning:
+        """The conditioning, or :class:`RankDeficientError` naming the collinear columns."""
+        conditioning = self.conditioning()
+        if not conditioning.full_rank:
+            raise RankDeficientError(conditioning, names)
+        return conditioning
+
+    @property
+    def rss(self) -> float:
+        """The residual sum of squares at the optimum: ρ² (of a rank-deficient design, where
+        an arbitrary reflection moves part of the residual into z, ‖R [b, w, −1]‖²)."""
+        self._check_rows()
+        if not self.conditioning().full_rank:
+            w, b = self.solve()
+            return self.mse(w, b) * self.rows
+        size = self.n_features + 2
+        return float(self._square()[size - 1, size - 1] ** 2)
+
+    @property
+    def tss(self) -> float:
+        """The total sum of squares of y about its mean."""
+        self._check_rows()
+        return float((self._square()[1:, -1] ** 2).sum())
 
     def mse(self, w: torch.Tensor, b: torch.Tensor | float) -> float:
-        """Mean squared error of y ≈ X w + b over the added rows, from the sums alone."""
-        theta = torch.cat(
+        """Mean squared error of y ≈ X w + b over the added rows, from R alone."""
+        self._check_rows()
+        v = torch.cat(
             [
-                w.detach().to("cpu", torch.float64).flatten(),
                 torch.tensor([float(b)], dtype=torch.float64),
+                w.detach().to("cpu", torch.float64).flatten(),
+                torch.tensor([-1.0], dtype=torch.float64),
             ]
         )
-        total = self.yy - 2 * float(theta @ self.moment) + float(theta @ self.gram @ theta)
-        return max(total, 0.0) / self.rows
+        return float(((self._square().cpu() @ v) ** 2).sum()) / self.rows
 
     def to_dict(self) -> dict[str, object]:
         """Plain lists and numbers, for a JSON dataset."""
-        return {
-            "n_features": self.n_features,
-            "rows": self.rows,
-            "yy": self.yy,
-            "gram": self.gram.tolist(),
-            "moment": self.moment.tolist(),
-        }
+        return {"n_features": self.n_features, "rows": self.rows, "R": self.R.cpu().tolist()}
 
     @classmethod
-    def from_dict(cls, data: dict) -> NormalEquations:
+    def from_dict(cls, data: dict) -> StreamedQR:
         """The inverse of :meth:`to_dict`."""
-        equations = cls(int(data["n_features"]))
-        equations.gram = torch.tensor(data["gram"], dtype=torch.float64)
-        equations.moment = torch.tensor(data["moment"], dtype=torch.float64)
-        equations.yy = float(data["yy"])
-        equations.rows = int(data["rows"])
-        return equations
+        qr = cls(int(data["n_features"]))
+        qr.R = torch.tensor(data["R"], dtype=torch.float64).reshape(-1, qr.n_features + 2)
+        qr.rows = int(data["rows"])
+        return qr
 
 
-def streamed_least_squares(chunks: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> NormalEquations:
-    """Accumulate the normal equations over ``(X, y)`` chunks in one pass.
+def least_squares(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Solve min ||X w + b - y||² exactly, by QR in float64 (on the CPU).
+
+    Returns:
+        The weights as a (d,) tensor and the intercept as a scalar tensor, both float64.
+    """
+    qr = StreamedQR(X.shape[1])
+    qr.add(X, y)
+    return qr.solve()
+
+
+def streamed_least_squares(
+    chunks: Iterable[tuple[torch.Tensor, torch.Tensor]], device: torch.device | str = "cpu"
+) -> StreamedQR:
+    """Factor [1 X y] over ``(X, y)`` chunks in one pass (TSQR on ``device``).
 
     Raises:
         ValueError: if there are no rows, or the chunks disagree on the number of features.
     """
-    equations: NormalEquations | None = None
+    qr: StreamedQR | None = None
     for X, y in chunks:
-        if equations is None:
-            equations = NormalEquations(X.shape[1])
-        equations.add(X, y)
-    if equations is None or equations.rows == 0:
+        if qr is None:
+            qr = StreamedQR(X.shape[1], device)
+        qr.add(X, y)
+    if qr is None or qr.rows == 0:
         raise ValueError("no rows: the least-squares problem is empty")
-    return equations
+    return qr

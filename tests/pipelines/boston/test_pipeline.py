@@ -38,6 +38,7 @@ def test_pipeline_nodes_are_named_in_order():
         "boston.download_boston_data",
         "boston.parse_statlib_records",
         "boston.split_train_test",
+        "boston.cross_validate",
         "boston.standardize_features",
         "boston.train_linear_model",
         "boston.evaluate_model",

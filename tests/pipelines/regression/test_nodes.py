@@ -14,6 +14,7 @@ from linear_nets.engine.config import RegressionTrainConfig
 from linear_nets.engine.models import model_from_state_dict
 from linear_nets.pipelines.regression.nodes import (
     SplitConfig,
+    cross_validate,
     evaluate_model,
     package_pyfunc_model,
     plot_coefficients,
@@ -30,6 +31,9 @@ from tests.support import COEFFICIENT_TABLE_COLUMNS, HEADLINE_METRICS
 from .tables import NAMES, TRUE_B, TRUE_W, linear_table
 
 DEFAULT_TRAIN = RegressionTrainConfig(device="cpu", optimizer="sgd", lr=0.1, epochs=500, seed=0)
+LSTSQ = RegressionTrainConfig(device="cpu", optimizer="lstsq", lr=0.1, epochs=1)
+SPLIT = SplitConfig(test_size=0.15, seed=73)
+CV = {"cv_rmse": 0.5, "cv_mse": 0.25, "cv_folds": 5.0}
 
 
 class TestSplit:
@@ -95,7 +99,7 @@ class TestTrainEvaluate:
         )
         assert model_scaler is scaler
         assert len(history["train_loss"]) == 500
-        metrics, report, predictions = evaluate_model(model.state_dict(), train, test)
+        metrics, report, predictions = evaluate_model(model.state_dict(), train, test, CV)
         assert set(metrics) == HEADLINE_METRICS
         # float32 training may land a hair below the float64 optimum
         assert metrics["train_mse"] <= metrics["ols_train_mse"] * 1.001
@@ -141,7 +145,8 @@ class TestTrainEvaluate:
 def trained():
     raw_train, raw_test, scaler, train, test = _prepared()
     model, _, history = train_linear_model(train, scaler, ModelConfig(), DEFAULT_TRAIN)
-    metrics, evaluation, predictions = evaluate_model(model.state_dict(), train, test)
+    cv = cross_validate(raw_train, ModelConfig(), DEFAULT_TRAIN, SPLIT)
+    metrics, evaluation, predictions = evaluate_model(model.state_dict(), train, test, cv)
     return {
         "metrics": metrics,
         "raw_train": raw_train,
@@ -220,6 +225,7 @@ def test_packaged_model_predicts_raw_rows(trained):
         trained["scaler"],
         trained["state_dict"],
         trained["raw_test"],
+        train_rows=trained["raw_train"],
         metrics=metrics,
         history=trained["history"],
         training=DEFAULT_TRAIN,
@@ -228,11 +234,12 @@ def test_packaged_model_predicts_raw_rows(trained):
     assert list(package.input_example.columns) == list(NAMES)
     assert len(package.input_example) == 5
     assert package.candidate.refusal is None  # 500 epochs of SGD land within 1 % of OLS
-    assert package.candidate.value == metrics["test_rmse"]
+    assert package.candidate.value == metrics["cv_rmse"]  # chosen on the training rows only
     refused = package_pyfunc_model(
         trained["scaler"],
         trained["state_dict"],
         trained["raw_test"],
+        train_rows=trained["raw_train"],
         metrics={**metrics, "train_mse": 2 * metrics["ols_train_mse"]},
         history=trained["history"],
         training=DEFAULT_TRAIN,
