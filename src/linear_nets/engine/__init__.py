@@ -2,7 +2,8 @@
 
 Models, losses, optimizers, the sources of batches (tensors in memory, partitions on disk),
 device resolution, the fit loop and the solvers (exact least squares, L-BFGS), data-parallel
-training, the closed-form reference and the metrics all live here; pipelines import from this package and never from each other.
+training, the closed-form reference and the metrics all live here; pipelines import from this
+package and never from each other.
 """
 
 from linear_nets.engine.closed_form import (

@@ -68,11 +68,10 @@ class Conditioning:
         labels = [INTERCEPT_NAME, *(names or [f"x{i}" for i in range(1, self.columns)])]
         lines = []
         for vector in self.null_space.T:
-            vector = vector / vector.abs().max()
-            involved = [i for i in range(len(vector)) if abs(float(vector[i])) > 1e-6]
+            unit = (vector / vector.abs().max()).tolist()
+            involved = [i for i, value in enumerate(unit) if abs(value) > 1e-6]
             terms = " ".join(
-                f"{'-' if float(vector[i]) < 0 else '+'} {abs(float(vector[i])):.4g}·{labels[i]}"
-                for i in involved
+                f"{'-' if unit[i] < 0 else '+'} {abs(unit[i]):.4g}·{labels[i]}" for i in involved
             )
             lines.append(
                 f"{', '.join(labels[i] for i in involved)} are collinear: {terms.lstrip('+ ')} ≈ 0"
@@ -115,7 +114,9 @@ class StreamedQR:
         for start in range(0, len(y), _CHUNK_ROWS):
             X64 = X[start : start + _CHUNK_ROWS].detach().to(self.device, torch.float64)
             y64 = y[start : start + _CHUNK_ROWS].detach().to(self.device, torch.float64)
-            block = torch.empty(len(y64), self.n_features + 2, dtype=torch.float64, device=self.device)
+            block = torch.empty(
+                len(y64), self.n_features + 2, dtype=torch.float64, device=self.device
+            )
             block[:, 0] = 1.0
             block[:, 1:-1] = X64
             block[:, -1] = y64.reshape(-1)

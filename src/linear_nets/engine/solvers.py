@@ -70,12 +70,18 @@ def _single_process(config: TrainConfig) -> None:
 
 @torch.no_grad()
 def _scores(
-    model: nn.Module, source: Source, loss_fn: Callable, metrics: Mapping[str, Metric], device, dtype
+    model: nn.Module,
+    source: Source,
+    loss_fn: Callable,
+    metrics: Mapping[str, Metric],
+    *,
+    device: torch.device,
+    dtype: torch.dtype,
 ) -> dict[str, float]:
     """The loss and ``metrics`` over every row of ``source`` (row-weighted means)."""
     sums = torch.zeros(2 + len(metrics), dtype=torch.float64)
-    for X, y in chunks(source):
-        X, y = X.to(device, dtype), y.to(device, dtype)
+    for X_chunk, y_chunk in chunks(source):
+        X, y = X_chunk.to(device, dtype), y_chunk.to(device, dtype)
         outputs = model(X)
         sums[0] += float(loss_fn(outputs, y)) * len(y)
         sums[1] += len(y)
@@ -91,11 +97,13 @@ def _finish(
     model: nn.Module,
     values: dict[str, float],
     val: tuple[torch.Tensor, torch.Tensor] | None,
+    *,
     loss_fn: Callable,
     metrics: Mapping[str, Metric],
     device: torch.device,
     dtype: torch.dtype,
 ) -> dict[str, float]:
+    """``values`` with the ``val_`` scores of ``val`` added."""
     from linear_nets.engine.fit import _evaluate
 
     if val is not None:
@@ -143,16 +151,17 @@ def solve_lstsq(
         qr.add(X, y)
     conditioning = qr.check_full_rank()
     w, b = qr.solve()
+    mse = get_loss("mse")
     model = model.to(device, dtype)
     with torch.no_grad():
         weight, bias = model.coefficients()  # views of the parameters: written in place
         weight.copy_(w.reshape(weight.shape))
         bias.copy_(b.reshape(bias.shape))
     if metrics:
-        values = _scores(model, source, get_loss("mse"), metrics, device, dtype)
+        values = _scores(model, source, mse, metrics, device=device, dtype=dtype)
     else:
         values = {"train_loss": qr.rss / qr.rows}
-    values = _finish(model, values, val, get_loss("mse"), metrics, device, dtype)
+    values = _finish(model, values, val, loss_fn=mse, metrics=metrics, device=device, dtype=dtype)
     if on_epoch is not None:
         on_epoch(1, model, values)
     seconds = time.perf_counter() - started
@@ -212,8 +221,8 @@ def fit_lbfgs(
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
         total = torch.zeros((), dtype=dtype, device=device)
-        for X, y in chunks(source):
-            X, y = X.to(device, dtype), y.to(device, dtype)
+        for X_chunk, y_chunk in chunks(source):
+            X, y = X_chunk.to(device, dtype), y_chunk.to(device, dtype)
             loss = loss_fn(model(X), y) * (len(y) / rows)
             loss.backward()
             total += loss.detach()
@@ -228,11 +237,13 @@ def fit_lbfgs(
         for epoch in range(1, config.epochs + 1):
             model.train()
             optimizer.step(closure)
-            values = _scores(model.eval(), source, loss_fn, metrics, device, dtype)
+            values = _scores(model.eval(), source, loss_fn, metrics, device=device, dtype=dtype)
             epoch_loss = values["train_loss"]
             first_loss = epoch_loss if first_loss is None else first_loss
             _guard(epoch_loss, first_loss, epoch, config, name)
-            values = _finish(model, values, val, loss_fn, metrics, device, dtype)
+            values = _finish(
+                model, values, val, loss_fn=loss_fn, metrics=metrics, device=device, dtype=dtype
+            )
             for key, value in values.items():
                 history.setdefault(key, []).append(value)
             if on_epoch is not None:

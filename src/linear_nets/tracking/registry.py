@@ -141,6 +141,7 @@ def regression_gate(
     loss: str,
     config: RegistryConfig,
     name: str,
+    *,
     optimizer: str | None = None,
 ) -> Candidate:
     """Decide whether a regression run's model is converged enough to register.

@@ -336,7 +336,9 @@ class TestExactFit:
 
     def test_lbfgs_fits_huber_and_converges(self):
         _, _, scaler, train, test = _prepared()
-        huber = RegressionTrainConfig(device="cpu", optimizer="lbfgs", lr=1, epochs=10, loss="huber")
+        huber = RegressionTrainConfig(
+            device="cpu", optimizer="lbfgs", lr=1, epochs=10, loss="huber"
+        )
         model, _, history = train_linear_model(train, scaler, ModelConfig(), huber)
         assert len(history["train_loss"]) == 10
         assert history["train_loss"][-1] == pytest.approx(history["train_loss"][-2], rel=1e-9)

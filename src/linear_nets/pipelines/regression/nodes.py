@@ -158,7 +158,7 @@ def train_linear_model(
         The trained model (on the CPU), its scaler, and its per-epoch ``train_loss`` history.
     """
     X, y = _tensors(train_scaled, _dtype(training))
-    result = _fit(model, training, X, y, _features(train_scaled), namespace)
+    result = _fit(model, training, X, y, names=_features(train_scaled), namespace=namespace)
     return result.model.cpu(), scaler, {"train_loss": result.history["train_loss"]}
 
 
@@ -167,6 +167,7 @@ def _fit(
     training: RegressionTrainConfig,
     X: torch.Tensor,
     y: torch.Tensor,
+    *,
     names: list[str],
     namespace: str | None,
     what: str = "the training rows",
@@ -226,7 +227,8 @@ def cross_validate(
             raise ValueError(f"cross-validation fold {number} of {k} ({key}): {error}") from None
         X, y = _tensors(fold_train, _dtype(training))
         what = f"cross-validation fold {number} of {k} ({key})"
-        net = _fit(model, training, X, y, features, namespace, what).model.cpu()
+        fitted_model = _fit(model, training, X, y, names=features, namespace=namespace, what=what)
+        net = fitted_model.model.cpu()
         X_held, y_held = _tensors(fold_held, _dtype(training))
         with torch.no_grad():
             residual = net(X_held.to(_dtype_of(net))).double() - y_held.double()
