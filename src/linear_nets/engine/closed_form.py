@@ -23,9 +23,29 @@ from dataclasses import dataclass
 
 import torch
 
-_CHUNK_ROWS = 1 << 16
-"""Rows stacked under R per factorisation: bounds the extra memory and stays cache friendly."""
+_CHUNK_ROWS = 1 << 18
+"""Rows converted to float64 and factored at a time: bounds the extra memory."""
+_BLOCK_ROWS = 512
+"""Rows of each small QR in the tree of :func:`r_factor`: a block stays in the CPU's cache."""
 INTERCEPT_NAME = "intercept"
+
+
+def r_factor(A: torch.Tensor) -> torch.Tensor:
+    """R of the QR factorisation of a tall matrix ``A`` (m, k), by a tree of small QRs (TSQR).
+
+    The rows are cut into blocks of :data:`_BLOCK_ROWS`, all blocks are factored at once (one
+    batched ``torch.linalg.qr``), their R factors stacked and factored again, until few rows are
+    left: the same R (up to the signs of its rows) as one Householder QR of ``A``, and as
+    backward stable, but about four times faster on a tall-skinny matrix, whose one big QR is
+    bound by memory traffic.
+    """
+    k = A.shape[1]
+    block = max(_BLOCK_ROWS, 2 * k)
+    while len(A) > 4 * block:
+        whole = len(A) - len(A) % block
+        R = torch.linalg.qr(A[:whole].reshape(-1, block, k), mode="r").R
+        A = torch.cat([R.reshape(-1, k), A[whole:]])
+    return torch.linalg.qr(A, mode="r").R
 
 
 class RankDeficientError(ValueError):
@@ -111,17 +131,16 @@ class StreamedQR:
             )
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
+        size = self.n_features + 2
         for start in range(0, len(y), _CHUNK_ROWS):
-            X64 = X[start : start + _CHUNK_ROWS].detach().to(self.device, torch.float64)
-            y64 = y[start : start + _CHUNK_ROWS].detach().to(self.device, torch.float64)
-            block = torch.empty(
-                len(y64), self.n_features + 2, dtype=torch.float64, device=self.device
-            )
+            X_chunk = X[start : start + _CHUNK_ROWS].detach()
+            rows = len(X_chunk)
+            block = torch.empty(rows, size, dtype=torch.float64, device=self.device)
             block[:, 0] = 1.0
-            block[:, 1:-1] = X64
-            block[:, -1] = y64.reshape(-1)
-            self.R = torch.linalg.qr(torch.cat([self.R, block]), mode="r").R
-            self.rows += len(y64)
+            block[:, 1:-1].copy_(X_chunk)  # to float64 and the device in the same copy
+            block[:, -1].copy_(y[start : start + rows].detach().reshape(-1))
+            self.R = r_factor(torch.cat([self.R, r_factor(block)]))
+            self.rows += rows
 
     def merge(self, other: StreamedQR) -> None:
         """Add the rows another factorisation holds (e.g. another process's share)."""
