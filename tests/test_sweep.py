@@ -113,6 +113,83 @@ def test_a_grid_above_the_threshold_needs_yes_and_a_huge_one_is_refused(kedro_pr
     assert sweep_runs(kedro_project) == []
 
 
+def test_the_champion_metric_cannot_be_swept(kedro_project: Path):
+    write_grid(kedro_project, "  boston.registry.champion_metric: [cv_rmse, test_rmse]\n")
+    result = CliRunner().invoke(sweep, [])
+    assert result.exit_code == 2, result.output
+    assert "['boston.registry.champion_metric'] change what the runs are compared on" in (
+        result.output
+    )
+    assert sweep_runs(kedro_project) == []
+
+
+MODEL = "sweep_selection"
+
+
+@pytest.fixture
+def store(tmp_path: Path, empty_mlflow_store: Path):
+    """An empty MLflow store as the current tracking URI."""
+    import shutil
+
+    import mlflow
+
+    path = tmp_path / "mlflow.db"
+    shutil.copy(empty_mlflow_store, path)
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{path}")
+    mlflow.set_experiment("selection")
+    yield
+    mlflow.set_tracking_uri(previous)
+
+
+def _version(metric: str, metrics: dict[str, float], sweep_id: str | None = None) -> str:
+    """A run logging ``metrics`` and its registered version, compared on ``metric``."""
+    import mlflow
+
+    from linear_nets.tracking import registry
+    from linear_nets.tracking.registry import Candidate
+
+    client = mlflow.MlflowClient()
+    with mlflow.start_run() as run:
+        mlflow.log_metrics(metrics)
+        if sweep_id:
+            mlflow.set_tag("sweep", sweep_id)
+    if not client.search_registered_models(f"name='{MODEL}'"):
+        client.create_registered_model(MODEL)
+    version = str(
+        client.create_model_version(MODEL, "runs:/x/model", run_id=run.info.run_id).version
+    )
+    candidate = Candidate(metric, metrics[metric], False, "ok")
+    registry.tag_version(MODEL, version, run.info.run_id, candidate)
+    return version
+
+
+def test_a_cv_figure_is_never_compared_with_another_versions_test_figure(store):
+    from linear_nets.tracking.registry import promote_if_better
+
+    # a champion chosen on test_rmse before cv_rmse existed: its 3.0 is a test figure
+    old = _version("test_rmse", {"test_rmse": 3.0})
+    assert "the first champion" in promote_if_better(MODEL, old)
+    new = _version("cv_rmse", {"cv_rmse": 4.0, "test_rmse": 3.5})
+    outcome = promote_if_better(MODEL, new)
+    assert f"version {old} has no cv_rmse" in outcome and "is now @champion" in outcome
+    worse = _version("cv_rmse", {"cv_rmse": 4.5, "test_rmse": 2.0})  # better test, worse cv
+    assert "cv_rmse 4.5 does not beat 4 of version" in promote_if_better(MODEL, worse)
+
+
+def test_a_sweep_promotes_its_best_cross_validated_version(store):
+    import mlflow
+
+    from linear_nets.tracking.registry import CHAMPION, promote_sweep
+
+    _version("cv_rmse", {"cv_rmse": 4.2, "test_rmse": 3.9}, sweep_id="s1")
+    best = _version("cv_rmse", {"cv_rmse": 4.1, "test_rmse": 4.4}, sweep_id="s1")
+    [line] = promote_sweep("s1")
+    assert f"best of 2 registered is version {best} (cv_rmse 4.1)" in line
+    champion = mlflow.MlflowClient().get_model_version_by_alias(MODEL, CHAMPION)
+    assert str(champion.version) == best  # chosen on cv_rmse although its test_rmse is the worse
+
+
 @pytest.mark.slow
 def test_a_parallel_sweep_records_every_configuration_and_fails_if_any_failed(
     kedro_project: Path,
