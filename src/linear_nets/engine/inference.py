@@ -35,6 +35,8 @@ class OlsInference:
     """RSS / (n − p − 1), the unbiased estimate of the noise variance."""
     df_resid: int
     r2: float
+    condition_number: float = float("nan")
+    """Of the design [1 X] in the units given (2-norm, from the singular values of R)."""
 
     @property
     def residual_std_error(self) -> float:
@@ -94,7 +96,7 @@ def inference_from_qr(qr: StreamedQR, names: Sequence[str], level: float = 0.95)
             f"{n} rows for {p} features: least-squares inference needs at least "
             f"features + 2 = {p + 2} rows"
         )
-    qr.check_full_rank(names)
+    conditioning = qr.check_full_rank(names)
     theta = qr.theta().numpy()
     r_inv = qr.inverse_r().numpy()
     rss = qr.rss
@@ -119,7 +121,13 @@ def inference_from_qr(qr: StreamedQR, names: Sequence[str], level: float = 0.95)
     )
     total = qr.tss
     r2 = 1.0 - rss / total if total > 0 else float("nan")
-    return OlsInference(table=table, sigma2=sigma2, df_resid=df_resid, r2=r2)
+    return OlsInference(
+        table=table,
+        sigma2=sigma2,
+        df_resid=df_resid,
+        r2=r2,
+        condition_number=conditioning.condition_number,
+    )
 
 
 def unscale_coefficients(

@@ -337,11 +337,13 @@ def tabulate_coefficients(
     table.insert(0, "model", [*weights, intercept])
     logger.info(
         "Coefficients on %d rows (original units; ols with its standard error, %d residual "
-        "df), residual standard error %.4g, R² %.4f:\n%s",
+        "df), residual standard error %.4g, R² %.4f, condition number %.3g before "
+        "standardization:\n%s",
         len(train_rows),
         inference.df_resid,
         inference.residual_std_error,
         inference.r2,
+        inference.condition_number,
         table[["model", "ols", "std_error", "t_value", "p_value"]].to_string(float_format="%.7g"),
     )
     return table.reset_index()
