@@ -375,7 +375,7 @@ def plot_report(
             f"train MSE {history['train_loss'][-1]:.6g} is the optimum on "
             f"these rows;\ncondition number of the standardized design "
             f"{evaluation['condition_number_standardized']:.3g}",
-            title=f"Training: {training_title(training)}",
+            title="Training: lstsq (exact least squares, QR in float64)",
         )
     else:
         optimum = None
