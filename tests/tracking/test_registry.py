@@ -257,3 +257,42 @@ class TestClassificationGate:
             "not accurate enough: val_accuracy 0.5000 is below 0.8 (fashion_mnist.registry"
             ".min_accuracy)"
         )
+
+
+def _selected(metric: str, metrics: dict[str, float], sweep_id: str | None = None) -> str:
+    """A run logging ``metrics`` and its registered version, compared on ``metric``."""
+    client = mlflow.MlflowClient()
+    with mlflow.start_run() as run:
+        mlflow.log_metrics(metrics)
+        if sweep_id:
+            mlflow.set_tag("sweep", sweep_id)
+    try:
+        client.get_registered_model(MODEL)
+    except mlflow.exceptions.MlflowException:
+        client.create_registered_model(MODEL)
+    version = str(
+        client.create_model_version(MODEL, "runs:/x/model", run_id=run.info.run_id).version
+    )
+    candidate = Candidate(metric, metrics[metric], False, "ok")
+    registry.tag_version(MODEL, version, run.info.run_id, candidate)
+    return version
+
+
+def test_a_cv_figure_is_never_compared_with_another_versions_test_figure(store):
+    # a champion chosen on test_rmse before cv_rmse existed: its 3.0 is a test figure
+    old = _selected("test_rmse", {"test_rmse": 3.0})
+    assert "the first champion" in promote_if_better(MODEL, old)
+    new = _selected("cv_rmse", {"cv_rmse": 4.0, "test_rmse": 3.5})
+    outcome = promote_if_better(MODEL, new)
+    assert f"version {old} has no cv_rmse" in outcome and "is now @champion" in outcome
+    worse = _selected("cv_rmse", {"cv_rmse": 4.5, "test_rmse": 2.0})  # better test, worse cv
+    assert "cv_rmse 4.5 does not beat 4 of version" in promote_if_better(MODEL, worse)
+
+
+def test_a_sweep_promotes_its_best_cross_validated_version(store):
+    _selected("cv_rmse", {"cv_rmse": 4.2, "test_rmse": 3.9}, sweep_id="s1")
+    best = _selected("cv_rmse", {"cv_rmse": 4.1, "test_rmse": 4.4}, sweep_id="s1")
+    [line] = promote_sweep("s1")
+    assert f"best of 2 registered is version {best} (cv_rmse 4.1)" in line
+    champion = mlflow.MlflowClient().get_model_version_by_alias(MODEL, CHAMPION)
+    assert str(champion.version) == best  # chosen on cv_rmse although its test_rmse is the worse
