@@ -59,6 +59,11 @@ def _float_dtype(device: torch.device) -> torch.dtype:
     return torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
 
 
+def _on(tensor: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """``tensor`` on ``device``, in ``dtype`` when it holds floats (class labels stay ints)."""
+    return tensor.to(device, dtype) if tensor.is_floating_point() else tensor.to(device)
+
+
 def _single_process(config: TrainConfig) -> None:
     from linear_nets.engine import distributed
 
@@ -81,7 +86,7 @@ def _scores(
     """The loss and ``metrics`` over every row of ``source`` (row-weighted means)."""
     sums = torch.zeros(2 + len(metrics), dtype=torch.float64)
     for X_chunk, y_chunk in chunks(source):
-        X, y = X_chunk.to(device, dtype), y_chunk.to(device, dtype)
+        X, y = _on(X_chunk, device, dtype), _on(y_chunk, device, dtype)
         outputs = model(X)
         sums[0] += float(loss_fn(outputs, y)) * len(y)
         sums[1] += len(y)
@@ -107,7 +112,7 @@ def _finish(
     from linear_nets.engine.fit import _evaluate
 
     if val is not None:
-        data = (val[0].to(device, dtype), val[1].to(device, dtype))
+        data = (_on(val[0], device, dtype), _on(val[1], device, dtype))
         scores = _evaluate(model, data, loss_fn, metrics)
         values.update({f"val_{key}": value for key, value in scores.items()})
     return values
@@ -222,7 +227,7 @@ def fit_lbfgs(
         optimizer.zero_grad()
         total = torch.zeros((), dtype=dtype, device=device)
         for X_chunk, y_chunk in chunks(source):
-            X, y = X_chunk.to(device, dtype), y_chunk.to(device, dtype)
+            X, y = _on(X_chunk, device, dtype), _on(y_chunk, device, dtype)
             loss = loss_fn(model(X), y) * (len(y) / rows)
             loss.backward()
             total += loss.detach()
