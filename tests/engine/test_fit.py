@@ -185,7 +185,6 @@ def test_cosine_schedule_changes_training_and_ends_with_small_steps():
 
 
 def test_lbfgs_fits_a_softmax_classifier_with_integer_labels() -> None:
-
     generator = torch.Generator().manual_seed(0)
     X = torch.randn(300, 2, generator=generator)
     labels = (X[:, 0] + X[:, 1] > 0).long()
