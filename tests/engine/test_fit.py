@@ -184,6 +184,7 @@ def test_cosine_schedule_changes_training_and_ends_with_small_steps():
     assert b.history["train_loss"][-1] < b.history["train_loss"][0]
 
 
+@pytest.mark.slow  # torch.optim.LBFGS imports torch._dynamo: seconds
 def test_lbfgs_fits_a_softmax_classifier_with_integer_labels() -> None:
     generator = torch.Generator().manual_seed(0)
     X = torch.randn(300, 2, generator=generator)

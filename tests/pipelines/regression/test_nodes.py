@@ -334,6 +334,7 @@ class TestExactFit:
         with pytest.raises(ValueError, match=r"size, age, twice_size are collinear"):
             tabulate_coefficients(gradient_model.state_dict(), scaler, train)
 
+    @pytest.mark.slow  # torch.optim.LBFGS imports torch._dynamo: seconds
     def test_lbfgs_fits_huber_and_converges(self):
         _, _, scaler, train, test = _prepared()
         huber = RegressionTrainConfig(
