@@ -169,3 +169,16 @@ def test_inference_agrees_with_statsmodels() -> None:
     ]:
         np.testing.assert_allclose(ours.table[column], reference[order], rtol=1e-7)
     assert ours.r2 == pytest.approx(theirs.rsquared, rel=1e-10)
+
+
+def test_standard_errors_from_a_streamed_factor_equal_the_in_memory_ones() -> None:
+    from linear_nets.engine.inference import inference_from_qr
+
+    X, y = _noisy(600, 3, seed=9)
+    X64, y64 = X.double(), y.double()
+    chunks = [(X64[i : i + 128], y64[i : i + 128]) for i in range(0, 600, 128)]
+    streamed = streamed_least_squares(chunks)
+    names = ["a", "b", "c"]
+    ours = inference_from_qr(streamed, names).table
+    whole = ols_inference(X64.numpy(), y64.numpy(), names).table
+    np.testing.assert_allclose(ours.to_numpy(), whole.to_numpy(), rtol=1e-11)

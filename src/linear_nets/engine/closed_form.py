@@ -159,12 +159,20 @@ class StreamedQR:
         if self.rows == 0:
             raise ValueError("no rows: the least-squares problem is empty")
 
+    def _relative_tolerance(self) -> float:
+        """Singular values below this share of the largest count as zero: float64's rounding
+        times max(p, √n), the growth of a Householder QR's error with the columns and rows
+        (numpy's max(n, p) would call a well-posed 1e8-row problem with condition number 1e8
+        rank-deficient)."""
+        p = self.n_features + 1
+        return max(p, self.rows**0.5) * torch.finfo(torch.float64).eps
+
     def conditioning(self) -> Conditioning:
         """Condition number, rank and null space of the design [1 X] (from R₁₁'s SVD)."""
         self._check_rows()
         p = self.n_features + 1
         _, s, vh = torch.linalg.svd(self._square()[:p, :p].cpu())
-        tolerance = float(s[0]) * max(self.rows, p) * torch.finfo(torch.float64).eps
+        tolerance = float(s[0]) * self._relative_tolerance()
         rank = int((s > tolerance).sum())
         condition = float(s[0] / s[-1]) if float(s[-1]) > 0 else float("inf")
         return Conditioning(condition, rank, p, vh[rank:].T.contiguous())
@@ -187,8 +195,7 @@ class StreamedQR:
         R11, z = R[:p, :p], R[:p, p : p + 1]
         if self.conditioning().full_rank:
             return torch.linalg.solve_triangular(R11, z, upper=True).squeeze(1)
-        rtol = max(self.rows, p) * torch.finfo(torch.float64).eps  # the rank's tolerance
-        return (torch.linalg.pinv(R11, rtol=rtol) @ z).squeeze(1)
+        return (torch.linalg.pinv(R11, rtol=self._relative_tolerance()) @ z).squeeze(1)
 
     def inverse_r(self) -> torch.Tensor:
         """R₁₁⁻¹ (CPU, float64): (XᵀX)⁻¹ = R₁₁⁻¹ R₁₁⁻ᵀ, without forming XᵀX.
