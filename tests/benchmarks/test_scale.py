@@ -44,7 +44,7 @@ def test_quick_run_writes_every_case(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert all(set(row) == KEYS for row in rows)
     cases = sorted((row["case"], row["nproc"]) for row in rows)
     assert cases == [
-        ("ddp", 1), ("ddp", 2), ("memory", 1), ("qr", 1), ("read", 1), ("read", 1), ("stream", 1)
+        ("ddp", 1), ("ddp", 2), ("memory", 1), ("qr", 1), ("read", 1), ("stream", 1)
     ]  # fmt: skip
     exact = [row for row in rows if row["case"] in ("read", "qr")]
     rows = [row for row in rows if row not in exact]
