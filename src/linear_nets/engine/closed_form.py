@@ -90,11 +90,13 @@ class Conditioning:
         for vector in self.null_space.T:
             unit = (vector / vector.abs().max()).tolist()
             involved = [i for i, value in enumerate(unit) if abs(value) > 1e-6]
+            if unit[involved[0]] < 0:  # read from a positive first term
+                unit = [-value for value in unit]
             terms = " ".join(
                 f"{'-' if unit[i] < 0 else '+'} {abs(unit[i]):.4g}·{labels[i]}" for i in involved
             )
             lines.append(
-                f"{', '.join(labels[i] for i in involved)} are collinear: {terms.lstrip('+ ')} ≈ 0"
+                f"{', '.join(labels[i] for i in involved)} are collinear: {terms[2:]} ≈ 0"
             )
         return lines
 

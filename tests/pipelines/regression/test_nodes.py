@@ -349,3 +349,14 @@ class TestExactFit:
             history=history, training=huber, registry=RegistryConfig(),
         ).candidate  # fmt: skip
         assert candidate.refusal is None, candidate.refusal
+
+
+def test_cross_validation_names_collinear_columns_in_their_own_units():
+    table = linear_table(n=50)
+    table.insert(3, "combined", 2 * table["size"] - table["age"] + 1)
+    with pytest.raises(
+        ValueError,
+        match=r"^the training rows cannot be fitted: .*intercept, size, age, combined are "
+        r"collinear: 0\.5·intercept \+ 1·size - 0\.5·age - 0\.5·combined ≈ 0",
+    ):
+        cross_validate(table, ModelConfig(), LSTSQ, SplitConfig(test_size=0, seed=0))

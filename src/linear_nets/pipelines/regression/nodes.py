@@ -215,6 +215,7 @@ def cross_validate(
             f"{key}={k} leaves {n - math.ceil(n / k)} of the {n} training rows to fit in a fold "
             f"for {len(features)} features and the intercept; lower it (at least 2)"
         )
+    _check_full_rank(train_rows)
     order = np.random.RandomState(split.seed).permutation(n)
     squared = 0.0
     for number, held in enumerate(np.array_split(order, k), start=1):
@@ -234,6 +235,17 @@ def cross_validate(
             residual = net(X_held.to(_dtype_of(net))).double() - y_held.double()
         squared += float((residual**2).sum())
     return {"cv_mse": squared / n, "cv_rmse": math.sqrt(squared / n), "cv_folds": float(k)}
+
+
+def _check_full_rank(rows: pd.DataFrame) -> None:
+    """Refuse rows whose columns are linearly dependent, naming them in the data's own units."""
+    X, y = _tensors(rows, torch.float64)
+    qr = StreamedQR(X.shape[1])
+    qr.add(X, y)
+    try:
+        qr.check_full_rank(_features(rows))
+    except RankDeficientError as error:
+        raise error.named(_features(rows), "the training rows cannot be fitted: ") from None
 
 
 def _dtype_of(net: nn.Module) -> torch.dtype:
