@@ -5,19 +5,26 @@ that the ``synthetic_large`` pipeline's generator writes (y = X w + b + N(0, 0.5
 
 - ``memory``: the partitions read into tensors, then the engine's in-memory training;
 - ``stream``: the same rows streamed from the partitions (:class:`PartitionSource`), after the
-  one streamed pass that accumulates the normal equations (the exact optimum);
+  one streamed pass that factors [1 X y] by QR (the exact optimum);
 - ``ddp``: full-batch training as a torch.distributed job of 1 and of 2 gloo processes
   (``fit_parallel``), and the largest parameter difference between the two.
 
 ``memory`` and ``stream`` train the same ``nn.Linear`` with SGD (lr 0.05, cosine decay), batch
 4096, for one epoch, or for as many as make 2000 steps on a smaller data set. ``seconds`` is
 the training time (for ``ddp``, rank 0's, without starting the processes); ``rows_per_s`` =
-rows × epochs / seconds; ``train_mse`` and ``optimum_mse`` come from the normal equations of
+rows × epochs / seconds; ``train_mse`` and ``optimum_mse`` come from the streamed QR of
 the same rows. On a machine with CUDA the 1e8-row stream also runs
 on the GPU as a one-process nccl job; elsewhere the table says it was not run.
 
+- ``qr``: ``train.optimizer: lstsq`` on the partitions, the engine's exact solve by a streamed
+  tall-skinny QR (one pass, memory independent of n), against ``read``: the pure Parquet read
+  rate of the same files (``pyarrow.parquet.read_table``, nothing else), both after one pass
+  that leaves the files in the page cache. ``rel_diff_vs_lstsq`` = max |θ − θ_mem| / max |θ_mem|
+  against ``torch.linalg.lstsq`` on all rows in memory (float64), for n ≤ 2e6.
+
     uv run python benchmarks/scale.py --json rows.json          # n = 1e6, 1e7, 1e8: ~7 GB in /tmp
     uv run python benchmarks/scale.py --quick --json rows.json  # n = 1e4: a few minutes
+    uv run python benchmarks/scale.py --only qr                 # the exact solve: n = 1e6, 1e7
 """
 
 from __future__ import annotations
@@ -40,6 +47,10 @@ BATCH = 4096
 LR = 0.05
 FULL = {"stream": (10**6, 10**7, 10**8), "memory": (10**6, 10**7), "ddp": 10**6}
 QUICK = {"stream": (10**4,), "memory": (10**4,), "ddp": 10**4}
+EXACT = {"full": (10**6, 10**7), "quick": (10**4,)}
+"""Sizes of the ``read`` and ``qr`` cases."""
+EXACT_COMPARED_UP_TO = 2 * 10**6
+"""The largest n whose streamed QR is compared with an in-memory ``torch.linalg.lstsq``."""
 DDP_EPOCHS = 3
 MIN_STEPS = 2000
 """Small data sets train for more epochs, so that every run takes about this many SGD steps."""
@@ -55,6 +66,7 @@ KEYS = (
     "train_mse",
     "optimum_mse",
     "max_param_diff_vs_single",
+    "rel_diff_vs_lstsq",
 )
 
 
@@ -111,9 +123,58 @@ def _row(case: str, n: int, **values: object) -> dict[str, object]:
     return row
 
 
+def run_exact_case(case: str, folder: Path, n: int, device: str) -> dict[str, object]:
+    """``read``: the pure Parquet read rate; ``qr``: the engine's streamed exact solve."""
+    import pyarrow.parquet as pq
+    import torch
+
+    files = sorted(folder.glob("*.parquet"))
+    for path in files:  # both cases start with the files in the page cache
+        pq.read_table(path)
+    if case == "read":
+        started = time.perf_counter()
+        rows = sum(pq.read_table(path).num_rows for path in files)
+        seconds = time.perf_counter() - started
+        return _row(case, n, device="cpu", seconds=seconds, rows_per_s=rows / seconds)
+
+    from linear_nets.engine import PartitionSource, TrainConfig, build_model, fit
+    from linear_nets.engine.sources import read_partitions
+
+    partitions = _dataset(folder).load()
+    counts = {path.stem: pq.ParquetFile(path).metadata.num_rows for path in files}
+    config = TrainConfig(device=device, optimizer="lstsq", lr=1.0, epochs=1)
+    source = PartitionSource(partitions, counts, batch_size=None)
+    result = fit(build_model("linear", D), source, config)
+    w, b = result.model.cpu().coefficients()
+    theta = torch.cat([b.reshape(1), w.flatten()]).double()
+    difference = None
+    if n <= EXACT_COMPARED_UP_TO:
+        parts = [(X, y) for _name, X, y in read_partitions(partitions, "y")]
+        X = torch.cat([X for X, _ in parts]).double()
+        y = torch.cat([y for _, y in parts]).double()
+        design = torch.cat([torch.ones(len(X), 1, dtype=torch.float64), X], dim=1)
+        reference = torch.linalg.lstsq(design, y.unsqueeze(1)).solution.squeeze(1)
+        difference = float((theta - reference).abs().max() / reference.abs().max())
+    mse = result.history["train_loss"][-1]
+    return _row(
+        case,
+        n,
+        device=device,
+        seconds=result.seconds,
+        rows_per_s=n / result.seconds,
+        peak_rss_mb=round(_peak_rss_mb(), 1),
+        train_mse=mse,
+        optimum_mse=mse,
+        rel_diff_vs_lstsq=difference,
+    )
+
+
 def run_case(case: str, folder: Path, n: int, nproc: int, device: str) -> dict[str, object]:
     """One measurement, in this process; returns its row."""
     import torch
+
+    if case in ("read", "qr"):
+        return run_exact_case(case, folder, n, device)
 
     from linear_nets.engine import (
         DistributedConfig,
@@ -129,9 +190,9 @@ def run_case(case: str, folder: Path, n: int, nproc: int, device: str) -> dict[s
     _warm_up()
     partitions = _dataset(folder).load()
     solved = solve_streamed_least_squares(partitions)
-    from linear_nets.engine import NormalEquations
+    from linear_nets.engine import StreamedQR
 
-    equations = NormalEquations.from_dict(solved)
+    equations = StreamedQR.from_dict(solved)
     rows = solved["partition_rows"]
     config = TrainConfig(
         device=device,
@@ -198,12 +259,15 @@ def measure(root: Path, sizes: dict, timeout_s: float) -> list[dict[str, object]
     """Every case, each in its own process, on data written under ``root`` (removed after)."""
     import torch
 
-    wanted = sorted({*sizes["stream"], *sizes["memory"], sizes["ddp"]})
+    wanted = sorted({*sizes["stream"], *sizes["memory"], *sizes["exact"]} | {sizes["ddp"]} - {None})
     rows: list[dict[str, object]] = []
     try:
         for n in wanted:
             folder = _folder(root, n)
             _child(["--generate", str(folder), "--n", str(n)], timeout_s)
+            if n in sizes["exact"]:  # interleaved: the read rate, the solve, the read rate again
+                for case in ("read", "qr", "read")[: 2 if n < 10**6 else 3]:
+                    rows.append(_child(["--case", case, str(folder), "--n", str(n)], timeout_s))
             if n in sizes["memory"]:
                 rows.append(_child(["--case", "memory", str(folder), "--n", str(n)], timeout_s))
             if n in sizes["stream"]:
@@ -249,6 +313,8 @@ def report(rows: list[dict[str, object]], sizes: dict) -> str:
         f"{'case':7} {'device':6} {'n':>8} {'nproc':>5} {'seconds':>9} {'rows/s':>11} "
         f"{'peak RSS MB':>11} {'train MSE':>10} {'optimum':>10} {'gap %':>8} {'Δparam':>9}"
     ]
+    exact = [row for row in rows if row["case"] in ("read", "qr")]
+    rows = [row for row in rows if row not in exact]
     for row in rows:
         gap = 100 * (row["train_mse"] - row["optimum_mse"]) / row["optimum_mse"]
         diff = row["max_param_diff_vs_single"]
@@ -258,6 +324,8 @@ def report(rows: list[dict[str, object]], sizes: dict) -> str:
             f"{row['train_mse']:>10.6f} {row['optimum_mse']:>10.6f} {gap:>8.4f} "
             f"{'' if diff is None else f'{diff:.2e}':>9}"
         )
+    if not rows:
+        return report_exact(exact)
     n_both = max(sizes["memory"])
     memory, stream = _find(rows, "memory", n_both), _find(rows, "stream", n_both)
     if memory and stream:
@@ -288,6 +356,37 @@ def report(rows: list[dict[str, object]], sizes: dict) -> str:
         )
     else:
         lines.append("CUDA + nccl: not run (no GPU on this machine)")
+    return "\n".join(lines) + ("\n\n" + report_exact(exact) if exact else "")
+
+
+def report_exact(rows: list[dict[str, object]]) -> str:
+    """The ``read`` and ``qr`` rows, and the streamed QR's rate as a share of the read rate
+    (the mean of the read passes before and after it)."""
+    lines = [
+        f"{'case':5} {'n':>8} {'seconds':>9} {'rows/s':>11} {'peak RSS MB':>11} "
+        f"{'train MSE':>10} {'rel. diff vs lstsq':>18}"
+    ]
+    for row in rows:
+        mse, diff, rss = row["train_mse"], row["rel_diff_vs_lstsq"], row["peak_rss_mb"]
+        lines.append(
+            f"{row['case']:5} {row['n']:>8.0e} {row['seconds']:>9.3f} {row['rows_per_s']:>11.4g} "
+            f"{'' if rss is None else f'{rss:.0f}':>11} {'' if mse is None else f'{mse:.6f}':>10} "
+            f"{'' if diff is None else f'{diff:.2e}':>18}"
+        )
+    for n in sorted({row["n"] for row in rows}):
+        reads = [row["rows_per_s"] for row in rows if row["n"] == n and row["case"] == "read"]
+        solve = _find(rows, "qr", n)
+        if reads and solve:
+            share = solve["rows_per_s"] / (sum(reads) / len(reads))
+            lines.append(
+                f"streamed QR / Parquet read rate at n={n:.0e}: {share:.0%} (goal >= 50 %)"
+                + (
+                    f"; relative difference to in-memory lstsq {solve['rel_diff_vs_lstsq']:.1e}"
+                    " (goal <= 1e-10)"
+                    if solve["rel_diff_vs_lstsq"] is not None
+                    else ""
+                )
+            )
     return "\n".join(lines)
 
 
@@ -295,6 +394,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, help="write the rows to this file")
     parser.add_argument("--quick", action="store_true", help="n = 1e4 only")
+    parser.add_argument(
+        "--only", choices=["qr"], help="qr: only the exact solve against the Parquet read rate"
+    )
     parser.add_argument("--data", type=Path, default=Path("/tmp/linear_nets_scale"))
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per case")
     parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)
@@ -311,7 +413,9 @@ def main(argv: list[str] | None = None) -> None:
         case, folder = args.case
         print(json.dumps(run_case(case, Path(folder), args.n, args.nproc, args.device)))
         return
-    sizes = QUICK if args.quick else FULL
+    sizes = {**(QUICK if args.quick else FULL), "exact": EXACT["quick" if args.quick else "full"]}
+    if args.only == "qr":
+        sizes.update(stream=(), memory=(), ddp=None)
     started = time.perf_counter()
     rows = measure(args.data, sizes, args.timeout)
     print(report(rows, sizes))

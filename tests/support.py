@@ -298,6 +298,9 @@ def inside(project: Path) -> Iterator[Path]:
 # the MLflow metric keys the issue names, exactly
 HEADLINE_METRICS = {
     "train_mse",
+    "cv_rmse",
+    "cv_mse",
+    "condition_number",
     "test_mse",
     "test_rmse",
     "test_mae",

@@ -113,6 +113,16 @@ def test_a_grid_above_the_threshold_needs_yes_and_a_huge_one_is_refused(kedro_pr
     assert sweep_runs(kedro_project) == []
 
 
+def test_the_champion_metric_cannot_be_swept(kedro_project: Path):
+    write_grid(kedro_project, "  boston.registry.champion_metric: [cv_rmse, test_rmse]\n")
+    result = CliRunner().invoke(sweep, [])
+    assert result.exit_code == 2, result.output
+    assert "['boston.registry.champion_metric'] change what the runs are compared on" in (
+        result.output
+    )
+    assert sweep_runs(kedro_project) == []
+
+
 @pytest.mark.slow
 def test_a_parallel_sweep_records_every_configuration_and_fails_if_any_failed(
     kedro_project: Path,

@@ -6,6 +6,11 @@ with ``--params`` carrying the configuration and the reserved runtime parameter
 The grid is checked before anything runs: every key must be a known parameter, and its size
 must be sane (above ``CONFIRM_ABOVE`` runs it asks for ``--yes``; above ``REFUSE_ABOVE`` it is
 refused). The sweep exits non-zero when any configuration failed, listing which and why.
+
+At its end the sweep promotes at most its best registered version, chosen on the champion
+metric: for the regression pipelines ``cv_rmse``, cross-validated on each run's training rows.
+The test rows are scored and reported once per run, never used to choose; the grid may not vary
+the champion metric, so no two runs are ranked on different figures.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ REFUSE_ABOVE = 10_000  # runs: a bigger grid is refused whatever the flags
 SECONDS_PER_RUN = 15.0  # a boston run on one core, process start included: for estimates only
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 LOG_FOLDER = Path("data") / "08_reporting" / "sweeps"
+SELECTION_KEYS = (".registry.champion_metric", ".registry.higher_is_better")
+"""Parameters a grid may not vary: the sweep's best is chosen on one metric, in one direction."""
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b.*:")
 
 
@@ -114,6 +121,13 @@ def check_grid_keys(grid: Mapping[str, Any], known: KnownKeys) -> None:
     unknown = unknown_keys(grid, known)
     if unknown:
         raise SweepError(describe_unknown(unknown, known, "sweep grid"))
+    selection = [key for key in grid if key.endswith(SELECTION_KEYS)]
+    if selection:
+        raise SweepError(
+            f"sweep grid key(s) {selection} change what the runs are compared on: a sweep "
+            "picks its best run on one champion metric (cv_rmse, cross-validated on the "
+            "training rows), so set it once in the parameters instead"
+        )
 
 
 def label_of(values: Mapping[str, Any]) -> str:

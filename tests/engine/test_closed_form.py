@@ -1,13 +1,30 @@
-"""The least-squares reference every linear run is held against, in memory and streamed."""
+"""The exact least-squares solution by QR, in memory and streamed, against certified answers."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
-from linear_nets.engine import NormalEquations, least_squares, streamed_least_squares
+from linear_nets.engine import (
+    RankDeficientError,
+    StreamedQR,
+    least_squares,
+    streamed_least_squares,
+)
+from linear_nets.engine.inference import ols_inference
+from tests.engine.certified import (
+    LONGLEY_CERTIFIED,
+    LONGLEY_FEATURES,
+    LONGLEY_R2,
+    LONGLEY_RSD,
+    LONGLEY_TARGET,
+    exact_polynomial_problem,
+    longley,
+    significant_digits,
+)
 
 
 def test_noiseless_data_gives_back_the_exact_parameters() -> None:
@@ -36,50 +53,132 @@ def _noisy(n: int, d: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return X, y
 
 
-def test_streamed_normal_equations_match_lstsq_on_the_same_rows() -> None:
+def test_streamed_qr_matches_lstsq_on_the_same_rows() -> None:
     X, y = _noisy(1000, 5, seed=2)
     chunks = [(X[i : i + 97], y[i : i + 97]) for i in range(0, len(y), 97)]  # uneven chunks
-    equations = streamed_least_squares(chunks)
-    w, b = equations.solve()
+    qr = streamed_least_squares(chunks)
+    w, b = qr.solve()
     design = torch.cat([X.double(), torch.ones(len(X), 1, dtype=torch.float64)], dim=1)
     expected = torch.linalg.lstsq(design, y.double().unsqueeze(1)).solution.squeeze(1)
-    torch.testing.assert_close(w, expected[:-1], rtol=0, atol=1e-9)
-    assert float(b) == pytest.approx(float(expected[-1]), abs=1e-9)
-    assert equations.rows == 1000
+    torch.testing.assert_close(w, expected[:-1], rtol=1e-12, atol=1e-12)
+    assert float(b) == pytest.approx(float(expected[-1]), rel=1e-12)
+    assert qr.rows == 1000 and qr.R.shape == (7, 7)  # memory: (d+2)², whatever the rows
 
 
-def test_mse_from_the_sums_is_the_mse_of_the_residuals() -> None:
+def test_chunks_smaller_than_the_columns_still_stack() -> None:
+    X, y = _noisy(60, 4, seed=6)
+    qr = streamed_least_squares([(X[i : i + 2], y[i : i + 2]) for i in range(0, 60, 2)])
+    torch.testing.assert_close(qr.solve()[0], least_squares(X, y)[0], rtol=1e-12, atol=1e-12)
+
+
+def test_mse_rss_and_tss_come_from_r_alone() -> None:
     X, y = _noisy(500, 3, seed=3)
-    equations = streamed_least_squares([(X, y)])
-    w_opt, b_opt = equations.solve()
+    qr = streamed_least_squares([(X, y)])
+    w_opt, b_opt = qr.solve()
     for w, b in [(w_opt, b_opt), (torch.tensor([0.5, -1.0, 2.0]), 0.25)]:
         residual = X.double() @ w.double() + float(b) - y.double()
-        assert equations.mse(w, b) == pytest.approx(float((residual**2).mean()), rel=1e-9)
-    assert equations.mse(w_opt, b_opt) < equations.mse(torch.zeros(3), 0.0)
+        assert qr.mse(w, b) == pytest.approx(float((residual**2).mean()), rel=1e-9)
+    assert qr.rss == pytest.approx(qr.mse(w_opt, b_opt) * 500, rel=1e-12)
+    assert qr.tss == pytest.approx(float(((y.double() - y.double().mean()) ** 2).sum()), rel=1e-12)
 
 
-def test_normal_equations_survive_a_json_round_trip() -> None:
+def test_the_factor_survives_a_json_round_trip() -> None:
     X, y = _noisy(300, 4, seed=4)
-    equations = streamed_least_squares([(X[:100], y[:100]), (X[100:], y[100:])])
-    again = NormalEquations.from_dict(json.loads(json.dumps(equations.to_dict())))
-    torch.testing.assert_close(again.solve()[0], equations.solve()[0], rtol=0, atol=0)
-    assert again.rows == 300 and again.yy == equations.yy
+    qr = streamed_least_squares([(X[:100], y[:100]), (X[100:], y[100:])])
+    again = StreamedQR.from_dict(json.loads(json.dumps(qr.to_dict())))
+    torch.testing.assert_close(again.solve()[0], qr.solve()[0], rtol=0, atol=0)
+    assert again.rows == 300 and again.rss == qr.rss
 
 
-def test_collinear_features_still_solve() -> None:
-    X, y = _noisy(200, 2, seed=5)
-    X = torch.cat([X, X[:, :1] * 2], dim=1)  # third column = 2 x first
-    equations = streamed_least_squares([(X, y)])
-    w, b = equations.solve()
-    assert torch.isfinite(w).all()
-    assert equations.mse(w, b) == pytest.approx(
-        streamed_least_squares([(X[:, :2], y)]).mse(
-            *streamed_least_squares([(X[:, :2], y)]).solve()
-        ),
-        rel=1e-6,
-    )
+def test_merging_two_shares_is_factoring_all_rows() -> None:
+    X, y = _noisy(400, 3, seed=7)
+    first, second = streamed_least_squares([(X[:150], y[:150])]), StreamedQR(3)
+    second.add(X[150:], y[150:])
+    first.merge(second)
+    torch.testing.assert_close(first.solve()[0], least_squares(X, y)[0], rtol=1e-12, atol=1e-12)
+    assert first.rows == 400
+
+
+def test_a_collinear_table_is_named_column_by_column() -> None:
+    X, y = _noisy(200, 3, seed=5)
+    X = X.double()
+    X = torch.cat([X, (2 * X[:, :1] - X[:, 1:2] + 1)], dim=1)  # x4 = 2 x1 - x2 + 1
+    qr = streamed_least_squares([(X, y)])
+    conditioning = qr.conditioning()
+    assert conditioning.rank == 4 and conditioning.columns == 5 and not conditioning.full_rank
+    with pytest.raises(RankDeficientError) as caught:
+        qr.check_full_rank(["rooms", "area", "age", "score"])
+    message = str(caught.value)
+    assert "span only 4 of 5 dimensions" in message
+    assert "intercept, rooms, area, score are collinear" in message
+    assert "age" not in message.split("collinear", maxsplit=1)[0]
+    w, b = qr.solve()  # the minimum-norm solution fits as well as the three features
+    qr_without = streamed_least_squares([(X[:, :3], y)])
+    assert qr.mse(w, b) == pytest.approx(qr_without.rss / 200, rel=1e-9)
+    assert qr.rss == pytest.approx(qr_without.rss, rel=1e-9)
 
 
 def test_no_rows_is_refused() -> None:
     with pytest.raises(ValueError, match="no rows"):
         streamed_least_squares([])
+
+
+@pytest.mark.parametrize(("n", "degree"), [(30, 3), (30, 4), (40, 5)])
+def test_polynomial_designs_match_exact_arithmetic_to_7_digits(n: int, degree: int) -> None:
+    """Condition numbers 5e4, 2e6 and 3e8 before standardization."""
+    X, y, coef, se, rss = exact_polynomial_problem(n, degree)
+    design = np.column_stack([np.ones(n), X])
+    assert np.linalg.cond(design) > {3: 4e4, 4: 1e6, 5: 1e8}[degree]
+    qr = streamed_least_squares([(torch.from_numpy(X), torch.from_numpy(y))])
+    assert significant_digits(qr.theta().numpy(), coef) >= 7
+    assert qr.rss == pytest.approx(rss, rel=1e-7)
+    names = [f"x^{k}" for k in range(1, degree + 1)]
+    table = ols_inference(X, y, names).table
+    assert significant_digits(table["ols"].to_numpy(), [*coef[1:], coef[0]]) >= 7
+    assert significant_digits(table["std_error"].to_numpy(), [*se[1:], se[0]]) >= 7
+
+
+def test_longley_matches_nist_certified_values_to_7_digits() -> None:
+    table = longley()
+    inference = ols_inference(
+        table[LONGLEY_FEATURES].to_numpy(), table[LONGLEY_TARGET].to_numpy(), LONGLEY_FEATURES
+    )
+    names = [*LONGLEY_FEATURES, "intercept"]
+    estimates = [LONGLEY_CERTIFIED[name][0] for name in names]
+    errors = [LONGLEY_CERTIFIED[name][1] for name in names]
+    assert significant_digits(inference.table.loc[names, "ols"], estimates) >= 7
+    assert significant_digits(inference.table.loc[names, "std_error"], errors) >= 7
+    assert significant_digits(inference.residual_std_error, LONGLEY_RSD) >= 7
+    assert significant_digits(inference.r2, LONGLEY_R2) >= 7
+
+
+def test_inference_agrees_with_statsmodels() -> None:
+    import statsmodels.api as sm
+
+    X, y = _noisy(80, 4, seed=8)
+    X64, y64 = X.double().numpy(), y.double().numpy()
+    X64[:, 3] = X64[:, 0] * 3 + 1e-4 * X64[:, 3]  # nearly collinear, still full rank
+    ours = ols_inference(X64, y64, ["a", "b", "c", "d"])
+    theirs = sm.OLS(y64, sm.add_constant(X64)).fit()
+    order = [1, 2, 3, 4, 0]
+    for column, reference in [
+        ("ols", theirs.params),
+        ("std_error", theirs.bse),
+        ("t_value", theirs.tvalues),
+        ("p_value", theirs.pvalues),
+    ]:
+        np.testing.assert_allclose(ours.table[column], reference[order], rtol=1e-7)
+    assert ours.r2 == pytest.approx(theirs.rsquared, rel=1e-10)
+
+
+def test_standard_errors_from_a_streamed_factor_equal_the_in_memory_ones() -> None:
+    from linear_nets.engine.inference import inference_from_qr
+
+    X, y = _noisy(600, 3, seed=9)
+    X64, y64 = X.double(), y.double()
+    chunks = [(X64[i : i + 128], y64[i : i + 128]) for i in range(0, 600, 128)]
+    streamed = streamed_least_squares(chunks)
+    names = ["a", "b", "c"]
+    ours = inference_from_qr(streamed, names).table
+    whole = ols_inference(X64.numpy(), y64.numpy(), names).table
+    np.testing.assert_allclose(ours.to_numpy(), whole.to_numpy(), rtol=1e-11)

@@ -182,3 +182,34 @@ def test_cosine_schedule_changes_training_and_ends_with_small_steps():
     b = train("linear", X, y, cosine)
     assert a.history["train_loss"][0] != b.history["train_loss"][0]
     assert b.history["train_loss"][-1] < b.history["train_loss"][0]
+
+
+@pytest.mark.slow  # torch.optim.LBFGS imports torch._dynamo: seconds
+def test_lbfgs_fits_a_softmax_classifier_with_integer_labels() -> None:
+    generator = torch.Generator().manual_seed(0)
+    X = torch.randn(300, 2, generator=generator)
+    labels = (X[:, 0] + X[:, 1] > 0).long()
+    config = TrainConfig(device="cpu", optimizer="lbfgs", lr=1, epochs=5, loss="cross_entropy")
+    result = train(
+        "linear", X, labels, config, n_classes=2, val=(X, labels), metrics={"accuracy": accuracy}
+    )
+    assert result.history["train_accuracy"][-1] > 0.97
+    assert result.history["val_accuracy"] == result.history["train_accuracy"]
+    assert result.history["train_loss"][-1] < result.history["train_loss"][0]
+
+
+def test_lstsq_is_the_least_squares_solution_with_no_epochs() -> None:
+    generator = torch.Generator().manual_seed(1)
+    X = torch.randn(200, 3, generator=generator, dtype=torch.float64)
+    y = X @ torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64) + 3 + 0.1 * torch.randn(
+        200, generator=generator, dtype=torch.float64
+    )
+    config = TrainConfig(device="cpu", optimizer="lstsq", lr=1, epochs=500)
+    result = train("scratch", X, y, config)
+    w, b = result.model.coefficients()
+    expected_w, expected_b = least_squares(X, y)
+    torch.testing.assert_close(w, expected_w, rtol=1e-12, atol=1e-12)
+    assert float(b) == pytest.approx(float(expected_b), rel=1e-12)
+    assert len(result.history["train_loss"]) == 1  # one solve, not 500 epochs
+    with pytest.raises(ValueError, match="lstsq fits a linear regression only"):
+        train("linear", X, (y > 0).long(), config.model_copy(update={"loss": "mse"}), n_classes=2)

@@ -71,8 +71,10 @@ def test_the_registries_are_what_the_config_accepts() -> None:
 
     from linear_nets.engine.config import OptimizerName, ScheduleName
     from linear_nets.engine.optim import OPTIMIZERS, SCHEDULES, get_schedule
+    from linear_nets.engine.solvers import SOLVERS
 
-    assert get_args(OptimizerName) == tuple(OPTIMIZERS)
+    assert get_args(OptimizerName) == (*OPTIMIZERS, *SOLVERS)
+    assert tuple(SOLVERS) == ("lstsq", "lbfgs")
     assert get_args(ScheduleName) == tuple(SCHEDULES) == ("constant", "cosine")
     assert get_schedule("constant")(0.1, 5, 10) == 0.1
     with pytest.raises(ValueError, match="unknown schedule 'step'"):

@@ -28,7 +28,7 @@ MOVING = [30.0 - 0.1 * epoch for epoch in range(20)]
 
 
 def _metrics(train_mse: float, test_rmse: float = 4.7) -> dict[str, float]:
-    return {"train_mse": train_mse, "ols_train_mse": OLS, "test_rmse": test_rmse}
+    return {"train_mse": train_mse, "ols_train_mse": OLS, "test_rmse": test_rmse, "cv_rmse": 4.9}
 
 
 def _gate(train_mse: float, loss: str = "mse", history=FLAT, **config) -> Candidate:
@@ -42,8 +42,8 @@ class TestGate:
         candidate = _gate(OLS * 1.005)
         assert candidate.refusal is None
         assert (candidate.metric, candidate.value, candidate.higher_is_better) == (
-            "test_rmse",
-            4.7,
+            "cv_rmse",  # cross-validated on the training rows: the test rows never choose
+            4.9,
             False,
         )
         assert "0.500% above the least-squares optimum" in candidate.gate
@@ -80,6 +80,19 @@ class TestGate:
     def test_an_unknown_champion_metric_names_the_parameter(self):
         with pytest.raises(ValueError, match=r"boston\.registry\.champion_metric='test_r3'"):
             _gate(OLS, champion_metric="test_r3")
+
+    def test_a_test_metric_without_test_rows_points_to_cv_rmse(self):
+        metrics = {"train_mse": OLS, "ols_train_mse": OLS, "cv_rmse": 4.9}  # test_size 0
+        config = RegistryConfig(champion_metric="test_rmse")
+        with pytest.raises(ValueError, match=r"needs test rows.*split\.test_size is 0.*cv_rmse"):
+            regression_gate(metrics, [OLS], "mse", config, name="boston.registry")
+
+    def test_an_exact_solve_is_judged_on_its_gap_alone(self):
+        candidate = regression_gate(
+            _metrics(OLS), [OLS], "mse", RegistryConfig(), "tabular.registry", optimizer="lstsq"
+        )
+        assert candidate.refusal is None
+        assert candidate.gate.startswith("exact least-squares solve (no epochs): train MSE")
 
 
 @pytest.fixture
@@ -198,9 +211,9 @@ def test_kedro_runs_register_only_converged_models(
     assert "version 1 is now @champion" in printed
     version = client.get_model_version_by_alias(MODEL, CHAMPION)
     assert str(version.version) == "1"
-    assert version.tags[registry.METRIC_TAG] == "test_rmse"
+    assert version.tags[registry.METRIC_TAG] == "cv_rmse"
     assert float(version.tags[registry.VALUE_TAG]) == pytest.approx(
-        client.get_run(version.run_id).data.metrics["test_rmse"]
+        client.get_run(version.run_id).data.metrics["cv_rmse"]
     )
 
     sweep = {"sweep": {"id": "s-test", "label": "epochs=600"}, "boston": {"train": {"epochs": 600}}}
@@ -279,3 +292,41 @@ def test_processes_promoting_at_the_same_instant_leave_the_best_champion(store: 
     assert all(process.returncode == 0 for process in processes)
     assert _champion() == versions[values.index(min(values))]
     assert sum("the first champion" in line for line in said) == 1
+
+def _selected(metric: str, metrics: dict[str, float], sweep_id: str | None = None) -> str:
+    """A run logging ``metrics`` and its registered version, compared on ``metric``."""
+    client = mlflow.MlflowClient()
+    with mlflow.start_run() as run:
+        mlflow.log_metrics(metrics)
+        if sweep_id:
+            mlflow.set_tag("sweep", sweep_id)
+    try:
+        client.get_registered_model(MODEL)
+    except mlflow.exceptions.MlflowException:
+        client.create_registered_model(MODEL)
+    version = str(
+        client.create_model_version(MODEL, "runs:/x/model", run_id=run.info.run_id).version
+    )
+    candidate = Candidate(metric, metrics[metric], False, "ok")
+    registry.tag_version(MODEL, version, run.info.run_id, candidate)
+    return version
+
+
+def test_a_cv_figure_is_never_compared_with_another_versions_test_figure(store):
+    # a champion chosen on test_rmse before cv_rmse existed: its 3.0 is a test figure
+    old = _selected("test_rmse", {"test_rmse": 3.0})
+    assert "the first champion" in promote_if_better(MODEL, old)
+    new = _selected("cv_rmse", {"cv_rmse": 4.0, "test_rmse": 3.5})
+    outcome = promote_if_better(MODEL, new)
+    assert f"version {old} has no cv_rmse" in outcome and "is now @champion" in outcome
+    worse = _selected("cv_rmse", {"cv_rmse": 4.5, "test_rmse": 2.0})  # better test, worse cv
+    assert "cv_rmse 4.5 does not beat 4 of version" in promote_if_better(MODEL, worse)
+
+
+def test_a_sweep_promotes_its_best_cross_validated_version(store):
+    _selected("cv_rmse", {"cv_rmse": 4.2, "test_rmse": 3.9}, sweep_id="s1")
+    best = _selected("cv_rmse", {"cv_rmse": 4.1, "test_rmse": 4.4}, sweep_id="s1")
+    [line] = promote_sweep("s1")
+    assert f"best of 2 registered is version {best} (cv_rmse 4.1)" in line
+    champion = mlflow.MlflowClient().get_model_version_by_alias(MODEL, CHAMPION)
+    assert str(champion.version) == best  # chosen on cv_rmse although its test_rmse is the worse

@@ -1,11 +1,17 @@
 """The one training engine shared by every pipeline.
 
 Models, losses, optimizers, the sources of batches (tensors in memory, partitions on disk),
-device resolution, the fit loop, data-parallel training, the closed-form reference and the
-metrics all live here; pipelines import from this package and never from each other.
+device resolution, the fit loop and the solvers (exact least squares, L-BFGS), data-parallel
+training, the closed-form reference and the metrics all live here; pipelines import from this
+package and never from each other.
 """
 
-from linear_nets.engine.closed_form import NormalEquations, least_squares, streamed_least_squares
+from linear_nets.engine.closed_form import (
+    RankDeficientError,
+    StreamedQR,
+    least_squares,
+    streamed_least_squares,
+)
 from linear_nets.engine.config import (
     DistributedConfig,
     ModelConfig,
@@ -23,10 +29,11 @@ __all__ = [
     "DistributedConfig",
     "FitResult",
     "ModelConfig",
-    "NormalEquations",
     "PartitionSource",
+    "RankDeficientError",
     "Source",
     "StreamTrainConfig",
+    "StreamedQR",
     "TensorSource",
     "TrainConfig",
     "TrainingDivergedError",

@@ -4,21 +4,23 @@ Each pipeline's ``params:<pipeline>.train`` and ``params:<pipeline>.model`` inpu
 annotated with these models, so a wrong value (``lr: -1``, ``epochs: 0``, an unknown
 optimizer or a misspelt key) fails before any node runs, naming the field. The names each
 choice accepts come from the registry that builds it (``LOSSES``, ``OPTIMIZERS``,
-``SCHEDULES``, ``MODELS``, ``DEVICES``), so a choice is listed once.
+``SCHEDULES``, ``MODELS``, ``DEVICES``; the optimizers are ``OPTIMIZERS`` and ``SOLVERS``),
+so a choice is listed once.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from linear_nets.engine.devices import DEVICES, check_device_name
 from linear_nets.engine.losses import LOSSES, REGRESSION_LOSSES
 from linear_nets.engine.models import MODELS
 from linear_nets.engine.optim import OPTIMIZERS, SCHEDULES
+from linear_nets.engine.solvers import SOLVERS
 
-OptimizerName = Literal[tuple(OPTIMIZERS)]
+OptimizerName = Literal[(*OPTIMIZERS, *SOLVERS)]
 LossName = Literal[tuple(LOSSES)]
 RegressionLossName = Literal[REGRESSION_LOSSES]
 ModelKind = Literal[tuple(MODELS)]
@@ -32,12 +34,17 @@ class StrictModel(BaseModel):
 
 
 class TrainConfig(StrictModel):
-    """How to fit a model: device, optimizer, learning rate, epochs, batching, loss, seed."""
+    """How to fit a model: device, optimizer, learning rate, epochs, batching, loss, seed.
+
+    ``optimizer: lstsq`` solves least squares exactly (``lr``, ``epochs``, ``batch_size`` and
+    ``lr_schedule`` play no part); ``lbfgs`` runs ``epochs`` L-BFGS steps of step size ``lr``
+    on the full batch.
+    """
 
     device: str = Field("auto", description=", ".join(DEVICES))
     optimizer: OptimizerName = "sgd"
-    lr: float = Field(gt=0, description="learning rate")
-    epochs: int = Field(gt=0)
+    lr: float = Field(gt=0, description="learning rate (lbfgs: step scale, 1 is natural)")
+    epochs: int = Field(gt=0, description="passes over the data (lbfgs: L-BFGS steps)")
     batch_size: int | None = Field(None, gt=0, description="null trains on the full batch")
     loss: LossName = "mse"
     lr_schedule: ScheduleName = Field(
@@ -49,6 +56,15 @@ class TrainConfig(StrictModel):
     @classmethod
     def _known_device(cls, value: str) -> str:
         return check_device_name(value)
+
+    @model_validator(mode="after")
+    def _lstsq_is_least_squares(self) -> TrainConfig:
+        if self.optimizer == "lstsq" and self.loss != "mse":
+            raise ValueError(
+                f"optimizer lstsq solves least squares, the mse loss, not {self.loss!r}: "
+                "choose lbfgs or a gradient optimizer (sgd, adam) for it"
+            )
+        return self
 
 
 class ModelConfig(StrictModel):
@@ -113,3 +129,12 @@ class StreamTrainConfig(RegressionTrainConfig):
         250_000, gt=0, description="rows shuffled together; bounds the memory"
     )
     distributed: DistributedConfig = DistributedConfig()
+
+    @model_validator(mode="after")
+    def _solvers_run_in_one_process(self) -> StreamTrainConfig:
+        if self.distributed.enabled and self.optimizer in SOLVERS:
+            raise ValueError(
+                f"optimizer {self.optimizer} reads every partition in one process: set "
+                "distributed.enabled to false (data-parallel training is for sgd and adam)"
+            )
+        return self

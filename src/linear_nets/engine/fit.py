@@ -18,6 +18,7 @@ from linear_nets.engine.devices import resolve_device
 from linear_nets.engine.losses import get_loss
 from linear_nets.engine.models import build_model
 from linear_nets.engine.optim import build_optimizer, get_schedule, set_lr
+from linear_nets.engine.solvers import SOLVERS
 from linear_nets.engine.sources import Source, TensorSource
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,9 @@ def fit(
     Args:
         model: the model; a ``scratch`` model is paired with the hand-written loss.
         source: the training batches (:class:`TensorSource`, :class:`PartitionSource`).
-        config: device, optimizer, learning rate and its schedule, epochs, loss.
+        config: device, optimizer, learning rate and its schedule, epochs, loss; an
+            optimizer of :data:`linear_nets.engine.solvers.SOLVERS` (``lstsq``, ``lbfgs``)
+            is handed to that solver.
         val: optional held-out data, evaluated after every epoch.
         metrics: extra per-epoch metrics, each ``fn(outputs, targets) -> 0-d tensor``.
         name: parameter prefix used in messages, e.g. ``boston.train``.
@@ -94,6 +97,10 @@ def fit(
         TrainingDivergedError: if the loss becomes non-finite or explodes.
         DeviceError: if ``config.device`` is not available.
     """
+    if config.optimizer in SOLVERS:  # an exact solve, or L-BFGS: not minibatch steps
+        return SOLVERS[config.optimizer](
+            model, source, config, val=val, metrics=metrics, name=name, on_epoch=on_epoch
+        )
     metrics = dict(metrics or {})
     device = resolve_device(config.device)
     main = distributed.rank() == 0

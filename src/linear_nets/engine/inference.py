@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from linear_nets.engine.closed_form import StreamedQR
 
 INTERCEPT = "intercept"
 COEFFICIENT_COLUMNS = ("ols", "std_error", "t_value", "p_value", "ci_low", "ci_high")
@@ -31,6 +35,8 @@ class OlsInference:
     """RSS / (n − p − 1), the unbiased estimate of the noise variance."""
     df_resid: int
     r2: float
+    condition_number: float = float("nan")
+    """Of the design [1 X] in the units given (2-norm, from the singular values of R)."""
 
     @property
     def residual_std_error(self) -> float:
@@ -41,7 +47,7 @@ class OlsInference:
 def ols_inference(
     X: np.ndarray, y: np.ndarray, names: Sequence[str], level: float = 0.95
 ) -> OlsInference:
-    """Fit y = X w + b by least squares and infer each coefficient's uncertainty.
+    """Fit y = X w + b by least squares (QR) and infer each coefficient's uncertainty.
 
     Args:
         X: the (n, p) features, in the units the coefficients should be read in.
@@ -54,13 +60,34 @@ def ols_inference(
 
     Raises:
         ValueError: with fewer than p + 2 rows (no degree of freedom left for σ²), or when
-            some features are linear combinations of others (the coefficients are not unique).
+            some features are linear combinations of others (naming them: the coefficients
+            are not unique).
     """
-    from scipy import special  # Student's t functions; scipy.stats costs seconds to import
+    import torch
+
+    from linear_nets.engine.closed_form import StreamedQR
 
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
-    n, p = X.shape
+    if X.ndim != 2 or len(names) != X.shape[1]:
+        raise ValueError(f"{len(names)} names for {X.shape[-1]} feature columns")
+    qr = StreamedQR(X.shape[1])
+    qr.add(torch.tensor(X), torch.tensor(y))  # copies: a read-only array is fine
+    return inference_from_qr(qr, names, level)
+
+
+def inference_from_qr(qr: StreamedQR, names: Sequence[str], level: float = 0.95) -> OlsInference:
+    """Classical inference from the R factor of [1 X y] alone (in memory or streamed).
+
+    The coefficients solve R₁₁ θ = z, RSS = ρ², and diag((XᵀX)⁻¹) is the squared row norms of
+    R₁₁⁻¹, so neither XᵀX nor its inverse is ever formed.
+
+    Raises:
+        ValueError: as :func:`ols_inference`.
+    """
+    from scipy import special  # Student's t functions; scipy.stats costs seconds to import
+
+    n, p = qr.rows, qr.n_features
     if len(names) != p:
         raise ValueError(f"{len(names)} names for {p} feature columns")
     df_resid = n - p - 1
@@ -69,20 +96,15 @@ def ols_inference(
             f"{n} rows for {p} features: least-squares inference needs at least "
             f"features + 2 = {p + 2} rows"
         )
-    design = np.column_stack([X, np.ones(n)])
-    q, r = np.linalg.qr(design)
-    rank = np.linalg.matrix_rank(design)
-    if rank < p + 1:
-        raise ValueError(
-            f"the {p} features and the intercept span only {rank} dimensions: some features "
-            "are linear combinations of others (or constant), so their coefficients are not unique"
-        )
-    coef = np.linalg.solve(r, q.T @ y)
-    residual = y - design @ coef
-    rss = float(residual @ residual)
+    conditioning = qr.check_full_rank(names)
+    theta = qr.theta().numpy()
+    r_inv = qr.inverse_r().numpy()
+    rss = qr.rss
     sigma2 = rss / df_resid
-    r_inv = np.linalg.solve(r, np.eye(p + 1))
     std_error = np.sqrt(sigma2 * (r_inv**2).sum(axis=1))  # diag((XᵀX)⁻¹) = row norms of R⁻¹
+    # the intercept comes first in R; the table lists it last, as R's summary(lm) does not
+    order = [*range(1, p + 1), 0]
+    coef, std_error = theta[order], std_error[order]
     t_value = coef / std_error
     p_value = 2.0 * special.stdtr(df_resid, -np.abs(t_value))  # = 2 stats.t.sf(|t|, df)
     half_width = special.stdtrit(df_resid, 0.5 + level / 2.0) * std_error  # stats.t.ppf
@@ -97,9 +119,15 @@ def ols_inference(
         },
         index=pd.Index([*names, INTERCEPT], name="feature"),
     )
-    total = float(((y - y.mean()) ** 2).sum())
+    total = qr.tss
     r2 = 1.0 - rss / total if total > 0 else float("nan")
-    return OlsInference(table=table, sigma2=sigma2, df_resid=df_resid, r2=r2)
+    return OlsInference(
+        table=table,
+        sigma2=sigma2,
+        df_resid=df_resid,
+        r2=r2,
+        condition_number=conditioning.condition_number,
+    )
 
 
 def unscale_coefficients(

@@ -150,10 +150,12 @@ def _shape_of(state_dict: dict[str, torch.Tensor]) -> tuple[str, int, int | None
 def model_from_state_dict(state_dict: dict[str, torch.Tensor]) -> nn.Module:
     """Rebuild the model a ``state_dict`` came from (regression or softmax), in eval mode.
 
-    The keys tell the kind apart and the weight's shape gives the features and classes, so
+    The keys tell the kind apart, the weight's shape gives the features and classes and its
+    dtype the model's (float64 from ``lstsq`` and ``lbfgs``, float32 otherwise), so
     this is the one way every pipeline and the serving code turn saved parameters into a model.
     """
     kind, n_features, n_classes = _shape_of(state_dict)
     model = build_model(kind, n_features, n_outputs=n_classes)
-    model.load_state_dict(state_dict)
+    dtype = next(iter(state_dict.values())).dtype  # float64 from the exact solvers: kept
+    model.to(dtype).load_state_dict(state_dict)
     return model.eval()

@@ -58,7 +58,11 @@ class ConvergenceConfig(LossConvergence):
 
 
 class RegistryConfig(BaseModel):
-    """When a run registers its model, and what makes a version ``@champion``."""
+    """When a run registers its model, and what makes a version ``@champion``.
+
+    The default champion metric, ``cv_rmse``, is cross-validated on the training rows: the test
+    rows are scored and reported but never choose, and it exists when ``split.test_size`` is 0.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -66,7 +70,9 @@ class RegistryConfig(BaseModel):
         0.01, ge=0, description="MSE runs: train MSE at most this much above the OLS optimum"
     )
     convergence: ConvergenceConfig = ConvergenceConfig()
-    champion_metric: str = Field("test_rmse", min_length=1)
+    champion_metric: str = Field(
+        "cv_rmse", min_length=1, description="cv_rmse: cross-validated on the training rows"
+    )
     higher_is_better: bool = False
 
 
@@ -136,19 +142,32 @@ def regression_gate(
     loss: str,
     config: RegistryConfig,
     name: str,
+    *,
+    optimizer: str | None = None,
 ) -> Candidate:
     """Decide whether a regression run's model is converged enough to register.
 
+    Every run is held against the exact least-squares optimum on its training rows. An exact
+    solve (``optimizer`` ``lstsq``) has no epochs: its one train loss is not a convergence
+    curve, and the gap to the optimum is all the gate measures.
+
     Args:
         metrics: the run's metrics, with ``train_mse`` and ``ols_train_mse``.
-        train_loss: the per-epoch training loss.
+        train_loss: the per-epoch training loss (one value for an exact solve).
         loss: the training loss (``mse``, ``mae``, ``huber``).
         config: the gate's thresholds and the champion metric.
         name: the parameter block of ``config`` (e.g. ``boston.registry``), for messages.
+        optimizer: the run's ``train.optimizer``, named in the gate's line.
 
     Returns:
         The candidate, with the reason for refusing it when it fails the gate.
     """
+    no_test_rows = not any(key.startswith("test_") for key in metrics)
+    if config.champion_metric.startswith("test_") and no_test_rows:
+        raise ValueError(
+            f"{name}.champion_metric={config.champion_metric!r} needs test rows, and this run "
+            "has none (split.test_size is 0): use cv_rmse, cross-validated on the training rows"
+        )
     value = _champion_value(metrics, config, name)
     numbers = [metrics["train_mse"], metrics["ols_train_mse"], value, *train_loss[-1:]]
     if not all(math.isfinite(float(number)) for number in numbers):
@@ -159,11 +178,14 @@ def regression_gate(
             "non-finite metrics",
             "a metric or the final train loss is not finite",
         )
-    gap = metrics["train_mse"] / metrics["ols_train_mse"] - 1.0
+    optimum = metrics["ols_train_mse"]
+    gap = metrics["train_mse"] / optimum - 1.0 if optimum > 0 else metrics["train_mse"] - optimum
     measured = (
         f"train MSE {metrics['train_mse']:.6g} is {gap:.3%} above the least-squares optimum "
         f"{metrics['ols_train_mse']:.6g}"
     )
+    if optimizer == "lstsq":
+        measured = f"exact least-squares solve (no epochs): {measured}"
     refusal = None
     if loss == "mse":
         if gap > config.max_gap_to_ols:

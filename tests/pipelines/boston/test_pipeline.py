@@ -38,6 +38,7 @@ def test_pipeline_nodes_are_named_in_order():
         "boston.download_boston_data",
         "boston.parse_statlib_records",
         "boston.split_train_test",
+        "boston.cross_validate",
         "boston.standardize_features",
         "boston.train_linear_model",
         "boston.evaluate_model",
@@ -113,6 +114,38 @@ def test_full_run_is_tracked_and_persisted(kedro_project: Path):
         "boston_coefficients.csv",
     } <= artifacts
     assert client.search_model_versions("name='boston_linear_regression'")
+
+
+@pytest.mark.slow
+def test_test_size_zero_prints_the_published_full_data_table(kedro_project: Path, capsys):
+    """lm(MEDV ~ ., Boston): the 13 features on all 506 rows, 492 residual df."""
+    from linear_nets.engine.inference import ols_inference
+
+    run_pipeline(kedro_project, "boston", params={"boston": {"split": {"test_size": 0}}})
+    printed = capsys.readouterr().out
+    assert "Coefficients on 506 rows" in printed and "492 residual df" in printed
+    table = pd.read_csv(
+        latest_output(kedro_project, "data/08_reporting/boston_coefficients.csv")
+    ).set_index("feature")
+    published = {
+        "intercept": (36.459488, 5.103459),
+        "RM": (3.809865, 0.417925),
+        "LSTAT": (-0.524758, 0.050715),
+    }
+    for name, (estimate, std_error) in published.items():
+        assert table.loc[name, "ols"] == pytest.approx(estimate, abs=5e-7), name
+        assert table.loc[name, "std_error"] == pytest.approx(std_error, abs=5e-7), name
+    rows = pd.read_parquet(latest_output(kedro_project, "data/03_primary/boston_train.parquet"))
+    assert len(rows) == 506
+    inference = ols_inference(rows[list(FEATURES)].to_numpy(), rows["MEDV"].to_numpy(), FEATURES)
+    assert (inference.df_resid, round(inference.residual_std_error, 3)) == (492, 4.745)
+    assert round(inference.r2, 4) == 0.7406
+    metrics = json.loads(
+        latest_output(kedro_project, "data/08_reporting/boston_metrics.json").read_text()
+    )
+    assert not [key for key in metrics if key.startswith("test_")]
+    _, runs = _runs(kedro_project)
+    assert "registry.not_registered" not in runs[0].data.tags  # the GD seed recipe converges
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ from linear_nets.engine.config import RegressionTrainConfig
 from linear_nets.engine.models import model_from_state_dict
 from linear_nets.pipelines.regression.nodes import (
     SplitConfig,
+    cross_validate,
     evaluate_model,
     package_pyfunc_model,
     plot_coefficients,
@@ -30,6 +31,9 @@ from tests.support import COEFFICIENT_TABLE_COLUMNS, HEADLINE_METRICS
 from .tables import NAMES, TRUE_B, TRUE_W, linear_table
 
 DEFAULT_TRAIN = RegressionTrainConfig(device="cpu", optimizer="sgd", lr=0.1, epochs=500, seed=0)
+LSTSQ = RegressionTrainConfig(device="cpu", optimizer="lstsq", lr=0.1, epochs=1)
+SPLIT = SplitConfig(test_size=0.15, seed=73)
+CV = {"cv_rmse": 0.5, "cv_mse": 0.25, "cv_folds": 5.0}
 
 
 class TestSplit:
@@ -95,7 +99,7 @@ class TestTrainEvaluate:
         )
         assert model_scaler is scaler
         assert len(history["train_loss"]) == 500
-        metrics, report, predictions = evaluate_model(model.state_dict(), train, test)
+        metrics, report, predictions = evaluate_model(model.state_dict(), train, test, CV)
         assert set(metrics) == HEADLINE_METRICS
         # float32 training may land a hair below the float64 optimum
         assert metrics["train_mse"] <= metrics["ols_train_mse"] * 1.001
@@ -141,7 +145,8 @@ class TestTrainEvaluate:
 def trained():
     raw_train, raw_test, scaler, train, test = _prepared()
     model, _, history = train_linear_model(train, scaler, ModelConfig(), DEFAULT_TRAIN)
-    metrics, evaluation, predictions = evaluate_model(model.state_dict(), train, test)
+    cv = cross_validate(raw_train, ModelConfig(), DEFAULT_TRAIN, SPLIT)
+    metrics, evaluation, predictions = evaluate_model(model.state_dict(), train, test, cv)
     return {
         "metrics": metrics,
         "raw_train": raw_train,
@@ -220,6 +225,7 @@ def test_packaged_model_predicts_raw_rows(trained):
         trained["scaler"],
         trained["state_dict"],
         trained["raw_test"],
+        train_rows=trained["raw_train"],
         metrics=metrics,
         history=trained["history"],
         training=DEFAULT_TRAIN,
@@ -228,11 +234,12 @@ def test_packaged_model_predicts_raw_rows(trained):
     assert list(package.input_example.columns) == list(NAMES)
     assert len(package.input_example) == 5
     assert package.candidate.refusal is None  # 500 epochs of SGD land within 1 % of OLS
-    assert package.candidate.value == metrics["test_rmse"]
+    assert package.candidate.value == metrics["cv_rmse"]  # chosen on the training rows only
     refused = package_pyfunc_model(
         trained["scaler"],
         trained["state_dict"],
         trained["raw_test"],
+        train_rows=trained["raw_train"],
         metrics={**metrics, "train_mse": 2 * metrics["ols_train_mse"]},
         history=trained["history"],
         training=DEFAULT_TRAIN,
@@ -243,3 +250,113 @@ def test_packaged_model_predicts_raw_rows(trained):
     predictor = RegressionPredictor(package.config, package.weights)
     predicted = predictor.predict(trained["raw_test"][list(NAMES)])
     np.testing.assert_allclose(predicted, trained["predictions"]["predicted"], rtol=1e-5)
+
+
+class TestExactFit:
+    """``train.optimizer: lstsq``, ``split.test_size: 0`` and the cross-validated champion."""
+
+    def test_lstsq_serves_the_least_squares_coefficients_in_float64(self):
+        raw_train, _, scaler, train, test = _prepared()
+        model, _, history = train_linear_model(train, scaler, ModelConfig(), LSTSQ)
+        assert history["train_loss"] == [pytest.approx(history["train_loss"][0])]  # no epochs
+        state = model.state_dict()
+        assert all(value.dtype == torch.float64 for value in state.values())
+        metrics, evaluation, _ = evaluate_model(state, train, test, CV)
+        assert metrics["train_mse"] == pytest.approx(metrics["ols_train_mse"], rel=1e-12)
+        table = tabulate_coefficients(state, scaler, raw_train)
+        np.testing.assert_allclose(table["model"], table["ols"], rtol=1e-10)
+        package = package_pyfunc_model(
+            scaler, state, raw_train.iloc[:0], train_rows=raw_train, metrics=metrics,
+            history=history, training=LSTSQ, registry=RegistryConfig(),
+        )  # fmt: skip
+        assert package.candidate.refusal is None
+        assert package.candidate.gate.startswith("exact least-squares solve (no epochs)")
+        assert len(package.input_example) == 5  # taken from the training rows: no test rows
+        served = RegressionPredictor(package.config, package.weights)
+        raw = raw_train[list(NAMES)]
+        ols = raw.to_numpy() @ table["ols"].to_numpy()[:3] + table["ols"].iloc[3]
+        np.testing.assert_allclose(served.predict(raw), ols, rtol=1e-10)
+        loss_curve, _, _ = plot_report(history, _, evaluation, LSTSQ)
+        text = " ".join(t.get_text() for t in loss_curve.axes[0].texts)
+        assert "no epochs" in text and "condition number" in text
+        assert not loss_curve.axes[0].get_lines()  # no one-point curve
+
+    def test_test_size_zero_fits_every_row_and_reports_no_test_metrics(self):
+        table = linear_table(n=80)
+        train, test = split_train_test(table, SplitConfig(test_size=0, seed=3))
+        assert len(train) == 80 and len(test) == 0
+        assert sorted(train.index) == list(range(80))
+        scaler, train_scaled, test_scaled = standardize_features(train, test)
+        model, _, history = train_linear_model(train_scaled, scaler, ModelConfig(), LSTSQ)
+        cv = cross_validate(train, ModelConfig(), LSTSQ, SplitConfig(test_size=0, seed=3))
+        metrics, evaluation, predictions = evaluate_model(
+            model.state_dict(), train_scaled, test_scaled, cv
+        )
+        assert not [key for key in metrics if key.startswith(("test_", "ols_test"))]
+        assert metrics["cv_rmse"] == cv["cv_rmse"] and predictions.empty
+        _, scatter, residuals = plot_report(history, predictions, evaluation, LSTSQ)
+        for figure in (scatter, residuals):
+            words = " ".join(t.get_text() for t in figure.axes[0].texts)
+            assert "test_size is 0" in words and "Cross-validated RMSE" in words
+
+    def test_cross_validation_is_out_of_fold_seeded_and_uses_no_test_row(self):
+        table = linear_table(n=60)
+        split = SplitConfig(test_size=0.2, seed=4, cv_folds=4)
+        scores = cross_validate(table, ModelConfig(), LSTSQ, split)
+        # by hand: the same seeded folds, least squares on the other three, the fold predicted
+        order = np.random.RandomState(4).permutation(60)
+        design = np.column_stack([np.ones(60), table[list(NAMES)].to_numpy()])
+        y = table["y"].to_numpy()
+        squared = 0.0
+        for held in np.array_split(order, 4):
+            kept = np.setdiff1d(order, held)
+            theta = np.linalg.lstsq(design[kept], y[kept], rcond=None)[0]
+            squared += float(((design[held] @ theta - y[held]) ** 2).sum())
+        assert scores["cv_rmse"] == pytest.approx(math.sqrt(squared / 60), rel=1e-9)
+        assert scores["cv_folds"] == 4
+        assert cross_validate(table, ModelConfig(), LSTSQ, split) == scores
+        gradient = cross_validate(table, ModelConfig(), DEFAULT_TRAIN, split)
+        assert gradient["cv_rmse"] == pytest.approx(scores["cv_rmse"], rel=1e-2)
+
+    def test_too_many_folds_for_the_rows_names_the_parameter(self):
+        split = SplitConfig(test_size=0.2, seed=0, cv_folds=2)
+        with pytest.raises(ValueError, match=r"houses\.split\.cv_folds=2 leaves 3 of the 6"):
+            cross_validate(linear_table(n=6), ModelConfig(), LSTSQ, split, namespace="houses")
+
+    def test_a_rank_deficient_table_names_its_collinear_columns(self):
+        table = linear_table(n=50)
+        table.insert(3, "twice_size", 2 * table["size"] - table["age"])
+        train, test = split_train_test(table, SplitConfig(test_size=0.2, seed=0))
+        scaler, train_scaled, _ = standardize_features(train, test)
+        with pytest.raises(ValueError, match=r"size, age, twice_size are collinear"):
+            train_linear_model(train_scaled, scaler, ModelConfig(), LSTSQ)
+        gradient_model = train_linear_model(train_scaled, scaler, ModelConfig(), DEFAULT_TRAIN)[0]
+        with pytest.raises(ValueError, match=r"size, age, twice_size are collinear"):
+            tabulate_coefficients(gradient_model.state_dict(), scaler, train)
+
+    @pytest.mark.slow  # torch.optim.LBFGS imports torch._dynamo: seconds
+    def test_lbfgs_fits_huber_and_converges(self):
+        _, _, scaler, train, test = _prepared()
+        huber = RegressionTrainConfig(
+            device="cpu", optimizer="lbfgs", lr=1, epochs=10, loss="huber"
+        )
+        model, _, history = train_linear_model(train, scaler, ModelConfig(), huber)
+        assert len(history["train_loss"]) == 10
+        assert history["train_loss"][-1] == pytest.approx(history["train_loss"][-2], rel=1e-9)
+        metrics, _, _ = evaluate_model(model.state_dict(), train, test, CV)
+        candidate = package_pyfunc_model(
+            scaler, model.state_dict(), test, train_rows=train, metrics=metrics,
+            history=history, training=huber, registry=RegistryConfig(),
+        ).candidate  # fmt: skip
+        assert candidate.refusal is None, candidate.refusal
+
+
+def test_cross_validation_names_collinear_columns_in_their_own_units():
+    table = linear_table(n=50)
+    table.insert(3, "combined", 2 * table["size"] - table["age"] + 1)
+    with pytest.raises(
+        ValueError,
+        match=r"^the training rows cannot be fitted: .*intercept, size, age, combined are "
+        r"collinear: 0\.5·intercept \+ 1·size - 0\.5·age - 0\.5·combined ≈ 0",
+    ):
+        cross_validate(table, ModelConfig(), LSTSQ, SplitConfig(test_size=0, seed=0))

@@ -13,6 +13,7 @@ from linear_nets.pipelines.regression import create_pipeline
 
 TEMPLATE_NODES = [
     "split_train_test",
+    "cross_validate",
     "standardize_features",
     "train_linear_model",
     "evaluate_model",
@@ -72,6 +73,7 @@ BOSTON_FILES = {
     "boston.history": "data/08_reporting/boston_history.json",
     "boston.metrics": "data/08_reporting/boston_metrics.json",
     "boston.evaluation": "data/08_reporting/boston_evaluation.json",
+    "boston.cross_validation": "data/08_reporting/boston_cross_validation.json",
     "boston.test_predictions": "data/07_model_output/boston_test_predictions.csv",
     "boston.coefficients": "data/08_reporting/boston_coefficients.csv",
     "boston.loss_curve_plot": "data/08_reporting/boston_loss_curve.png",

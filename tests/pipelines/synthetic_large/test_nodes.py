@@ -123,3 +123,25 @@ def test_evaluation_measures_the_gap_to_the_optimum(tmp_path: Path) -> None:
     off = {"w": at_optimum["w"] + 0.1, "b": at_optimum["b"]}
     assert evaluate_large_model(off, solved, params)[0]["mse_gap_pct"] > 1
     assert report["true"]["w"] == pytest.approx(true_weights(params).tolist())
+
+
+def test_lstsq_trains_by_streamed_qr_to_the_optimum(tmp_path: Path) -> None:
+    from linear_nets.engine import ModelConfig, StreamTrainConfig
+    from linear_nets.pipelines.synthetic_large.nodes import train_large_model
+
+    partitions = _write(tmp_path / "parts")
+    solved = solve_streamed_least_squares(partitions)
+    config = StreamTrainConfig(device="cpu", optimizer="lstsq", lr=1, epochs=1)
+    model, history = train_large_model(partitions, solved, ModelConfig(), config)
+    assert list(history) == ["train_loss"] and len(history["train_loss"]) == 1  # no epochs
+    metrics, _ = evaluate_large_model(model.state_dict(), solved, LargeDataConfig(**SMALL))
+    assert metrics["lstsq_gap_w"] < 1e-12 and abs(metrics["mse_gap_pct"]) < 1e-9
+    assert history["train_loss"][0] == pytest.approx(solved["mse"], rel=1e-12)
+    assert solved["condition_number"] < 2  # X ~ N(0, 1): well conditioned
+
+
+def test_solvers_refuse_data_parallel_training() -> None:
+    from linear_nets.engine import StreamTrainConfig
+
+    with pytest.raises(ValidationError, match="lstsq reads every partition in one process"):
+        StreamTrainConfig(optimizer="lstsq", lr=1, epochs=1, distributed={"enabled": True})

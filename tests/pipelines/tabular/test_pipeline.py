@@ -154,3 +154,54 @@ def test_an_excel_sheet_trains_and_csv_options_reach_the_dataset(kedro_project: 
     with KedroSession.create(project_path=kedro_project, runtime_params=params) as session:
         described = session.load_context().catalog.get("tabular.source")._describe()
     assert (described["sep"], described["decimal"], described["sheet"]) == (";", ",", 0)
+
+
+@pytest.mark.slow
+def test_defaults_register_an_exact_fit_of_a_collinear_real_table(kedro_project: Path):
+    """Longley's 16 rows, 6 collinear predictors (condition number 4.9e9 before
+    standardization): the defaults (lstsq) register a model; ``test_size=0`` gives NIST's
+    certified table to 7 digits, in the ols column and in the model's (what is served)."""
+    from tests.engine.certified import (
+        LONGLEY_CERTIFIED,
+        LONGLEY_FEATURES,
+        LONGLEY_TARGET,
+        longley,
+        significant_digits,
+    )
+
+    path = kedro_project / "longley.csv"
+    longley().to_csv(path, index=False, float_format="%.17g")
+    params = {"tabular": {"source": {"filepath": str(path)}, "target": LONGLEY_TARGET}}
+    run_pipeline(kedro_project, "tabular", params=params)
+    client, runs = _runs(kedro_project)
+    [run] = runs
+    assert "registry.not_registered" not in run.data.tags
+    [version] = client.search_model_versions("name='tabular_linear_regression'")
+    assert version.tags["champion_metric"] == "cv_rmse"
+    assert run.data.metrics["train_mse"] == pytest.approx(run.data.metrics["ols_train_mse"])
+
+    full = {"tabular": {**params["tabular"], "split": {"test_size": 0}}}
+    run_pipeline(kedro_project, "tabular", params=full)
+    table = pd.read_csv(
+        latest_output(kedro_project, "data/08_reporting/tabular_coefficients.csv")
+    ).set_index("feature")
+    names = [*LONGLEY_FEATURES, "intercept"]
+    certified = pd.DataFrame(LONGLEY_CERTIFIED, index=["estimate", "se"]).T.loc[names]
+    assert significant_digits(table.loc[names, "ols"], certified["estimate"]) >= 7
+    assert significant_digits(table.loc[names, "std_error"], certified["se"]) >= 7
+    assert significant_digits(table.loc[names, "model"], certified["estimate"]) >= 7
+    metrics = json.loads(
+        latest_output(kedro_project, "data/08_reporting/tabular_metrics.json").read_text()
+    )
+    assert "test_rmse" not in metrics and metrics["cv_rmse"] > 0
+    # the registered model, as MLflow serves it, predicts with the certified coefficients
+    import mlflow
+
+    versions = client.search_model_versions("name='tabular_linear_regression'")
+    newest = max(versions, key=lambda v: int(v.version))
+    mlflow.set_tracking_uri(f"sqlite:///{kedro_project / 'mlflow.db'}")
+    served = mlflow.pyfunc.load_model(f"models:/tabular_linear_regression/{newest.version}")
+    rows = longley()
+    expected = rows[LONGLEY_FEATURES].to_numpy() @ certified["estimate"].to_numpy()[:-1]
+    expected += certified.loc["intercept", "estimate"]
+    assert significant_digits(served.predict(rows[LONGLEY_FEATURES]), expected) >= 7

@@ -2,10 +2,17 @@
 
 The table each instance hands in holds the feature columns followed by the target, last; the
 nodes take their column names from it, so one set of nodes serves boston and any user table.
+
+Which version becomes ``@champion`` is decided on the training rows only: ``cv_rmse``, the
+k-fold cross-validated RMSE (seeded folds, each fitted by the same engine call as the model).
+The test rows, when ``split.test_size`` > 0, are scored once and reported, never used to choose;
+``split.test_size: 0`` fits on every row (the full-data coefficient table) and has no test
+metrics.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -15,13 +22,13 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from linear_nets.engine import ModelConfig, least_squares, train
+from linear_nets.engine import ModelConfig, RankDeficientError, StreamedQR, train
 from linear_nets.engine.config import RegressionTrainConfig, StrictModel
 from linear_nets.engine.inference import INTERCEPT, ols_inference, unscale_coefficients
 from linear_nets.engine.metrics import regression_metrics
 from linear_nets.engine.models import model_from_state_dict
 from linear_nets.engine.scaling import apply_scaler, fit_scaler
-from linear_nets.engine.sources import table_to_tensors
+from linear_nets.engine.solvers import SOLVERS
 from linear_nets.reporting import plot_epoch_curves, training_title
 from linear_nets.tracking.registry import RegistryConfig
 
@@ -30,12 +37,17 @@ if TYPE_CHECKING:
 else:  # matplotlib is imported inside the plotting nodes: it is slow to import
     Figure = Any
 
+logger = logging.getLogger(__name__)
+
 
 class SplitConfig(StrictModel):
-    """``params:<instance>.split``: share of rows held out for testing and the shuffle's seed."""
+    """``params:<instance>.split``: the share of rows held out for testing (0: fit on every
+    row, no test metrics), the shuffle's seed, and the folds of the cross-validation on the
+    training rows that ``cv_rmse`` (the champion metric) comes from."""
 
-    test_size: float = Field(gt=0, lt=1)
+    test_size: float = Field(ge=0, lt=1, description="0 fits on every row")
     seed: int = Field(ge=0)
+    cv_folds: int = Field(5, ge=2, description="folds of the cross-validated cv_rmse")
 
 
 def parameter_path(namespace: str | None, block: str) -> str:
@@ -51,6 +63,19 @@ def _target(table: pd.DataFrame) -> str:
     return str(table.columns[-1])
 
 
+def _tensors(table: pd.DataFrame, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, ...]:
+    """``(X, y)`` of a table (features, then the target) in ``dtype``, straight from float64."""
+    X = table[_features(table)].to_numpy("float64", copy=True)
+    y = table[_target(table)].to_numpy("float64", copy=True)
+    return torch.from_numpy(X).to(dtype), torch.from_numpy(y).to(dtype)
+
+
+def _dtype(training: RegressionTrainConfig) -> torch.dtype:
+    """float64 for the solvers (lstsq, lbfgs), whose accuracy is the point; float32 for the
+    gradient optimizers, as the tutorials train."""
+    return torch.float64 if training.optimizer in SOLVERS else torch.float32
+
+
 def split_train_test(table: pd.DataFrame, split: SplitConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Shuffle and split as scikit-learn's ``train_test_split(test_size, random_state=seed)``.
 
@@ -62,7 +87,8 @@ def split_train_test(table: pd.DataFrame, split: SplitConfig) -> tuple[pd.DataFr
         split: ``test_size`` and ``seed``.
 
     Returns:
-        The training rows and the test rows, each keeping its original row number as index.
+        The training rows and the test rows, each keeping its original row number as index;
+        with ``test_size`` 0, every row (shuffled) and no test rows.
 
     Raises:
         ValueError: when fewer than features + 2 training rows are left (least squares and
@@ -131,54 +157,165 @@ def train_linear_model(
     Returns:
         The trained model (on the CPU), its scaler, and its per-epoch ``train_loss`` history.
     """
-    X, y = table_to_tensors(train_scaled, _target(train_scaled))
-    result = train(model.kind, X, y, training, name=parameter_path(namespace, "train"))
+    X, y = _tensors(train_scaled, _dtype(training))
+    result = _fit(model, training, X, y, names=_features(train_scaled), namespace=namespace)
     return result.model.cpu(), scaler, {"train_loss": result.history["train_loss"]}
 
 
+def _fit(
+    model: ModelConfig,
+    training: RegressionTrainConfig,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    names: list[str],
+    namespace: str | None,
+    what: str = "the training rows",
+):
+    """The engine's fit; a rank-deficient table is refused naming its collinear columns."""
+    try:
+        return train(model.kind, X, y, training, name=parameter_path(namespace, "train"))
+    except RankDeficientError as error:
+        raise error.named(names, f"{what} cannot be fitted: ") from None
+
+
+def cross_validate(
+    train_rows: pd.DataFrame,
+    model: ModelConfig,
+    training: RegressionTrainConfig,
+    split: SplitConfig,
+    *,
+    namespace: str | None = None,
+) -> dict[str, float]:
+    """k-fold cross-validation on the training rows: the champion metric ``cv_rmse``.
+
+    The rows are dealt into ``split.cv_folds`` folds by a permutation seeded with
+    ``split.seed``; for each fold the scaler is fitted and the model trained (the same engine
+    call and parameters as the run's model) on the other folds, then the fold is predicted.
+    The test rows play no part.
+
+    Args:
+        train_rows: the training rows in original units.
+        model: ``linear`` or ``scratch``.
+        training: the run's training parameters.
+        split: ``cv_folds`` and ``seed``.
+        namespace: the instance, so that errors name ``boston.split.cv_folds``.
+
+    Returns:
+        ``cv_rmse`` and ``cv_mse`` over every out-of-fold prediction, and ``cv_folds``.
+
+    Raises:
+        ValueError: when a fold leaves too few rows to fit, naming ``split.cv_folds``.
+    """
+    n, k = len(train_rows), split.cv_folds
+    features = _features(train_rows)
+    key = f"{parameter_path(namespace, 'split')}.cv_folds"
+    if n - math.ceil(n / k) < len(features) + 1:
+        raise ValueError(
+            f"{key}={k} leaves {n - math.ceil(n / k)} of the {n} training rows to fit in a fold "
+            f"for {len(features)} features and the intercept; lower it (at least 2)"
+        )
+    _check_full_rank(train_rows)
+    order = np.random.RandomState(split.seed).permutation(n)
+    squared = 0.0
+    for number, held in enumerate(np.array_split(order, k), start=1):
+        fitted = np.setdiff1d(order, held)
+        try:
+            scaler, fold_train, fold_held = standardize_features(
+                train_rows.iloc[fitted], train_rows.iloc[held]
+            )
+        except ValueError as error:
+            raise ValueError(f"cross-validation fold {number} of {k} ({key}): {error}") from None
+        X, y = _tensors(fold_train, _dtype(training))
+        what = f"cross-validation fold {number} of {k} ({key})"
+        fitted_model = _fit(model, training, X, y, names=features, namespace=namespace, what=what)
+        net = fitted_model.model.cpu()
+        X_held, y_held = _tensors(fold_held, _dtype(training))
+        with torch.no_grad():
+            residual = net(X_held.to(_dtype_of(net))).double() - y_held.double()
+        squared += float((residual**2).sum())
+    return {"cv_mse": squared / n, "cv_rmse": math.sqrt(squared / n), "cv_folds": float(k)}
+
+
+def _check_full_rank(rows: pd.DataFrame) -> None:
+    """Refuse rows whose columns are linearly dependent, naming them in the data's own units."""
+    X, y = _tensors(rows, torch.float64)
+    qr = StreamedQR(X.shape[1])
+    qr.add(X, y)
+    try:
+        qr.check_full_rank(_features(rows))
+    except RankDeficientError as error:
+        raise error.named(_features(rows), "the training rows cannot be fitted: ") from None
+
+
+def _dtype_of(net: nn.Module) -> torch.dtype:
+    return next(net.parameters()).dtype
+
+
 def evaluate_model(
-    state_dict: dict[str, torch.Tensor], train_scaled: pd.DataFrame, test_scaled: pd.DataFrame
+    state_dict: dict[str, torch.Tensor],
+    train_scaled: pd.DataFrame,
+    test_scaled: pd.DataFrame,
+    cross_validation: dict[str, float],
 ) -> tuple[dict[str, float], dict[str, Any], pd.DataFrame]:
-    """Score the model on both splits against the closed-form least-squares optimum.
+    """Score the model against the exact least-squares optimum, with the cross-validated
+    ``cv_rmse`` and, when there are test rows, the test metrics (reported, never chosen on).
 
     Args:
         state_dict: the trained model.
         train_scaled: the standardized training rows.
-        test_scaled: the standardized test rows.
+        test_scaled: the standardized test rows (none when ``split.test_size`` is 0).
+        cross_validation: :func:`cross_validate`'s scores.
 
     Returns:
         The headline metrics for MLflow, a full evaluation report, and the test predictions.
     """
     net = model_from_state_dict(state_dict)
-    X_train, y_train = table_to_tensors(train_scaled, _target(train_scaled))
-    X_test, y_test = table_to_tensors(test_scaled, _target(test_scaled))
-    w, b = least_squares(X_train, y_train)
+    dtype = _dtype_of(net)
+    X_train, y_train = _tensors(train_scaled, torch.float64)
+    X_test, y_test = _tensors(test_scaled, torch.float64)
+    qr = StreamedQR(X_train.shape[1])
+    qr.add(X_train, y_train)
+    conditioning = qr.conditioning()
+    w, b = qr.solve()
     with torch.no_grad():
         scores = {
-            "train": regression_metrics(y_train, net(X_train)),
-            "test": regression_metrics(y_test, net(X_test)),
-            "ols_train": regression_metrics(y_train, X_train.double() @ w + b),
-            "ols_test": regression_metrics(y_test, X_test.double() @ w + b),
+            "train": regression_metrics(y_train, net(X_train.to(dtype))),
+            "ols_train": regression_metrics(y_train, X_train @ w + b),
         }
-        predicted = net(X_test).numpy().astype("float64")
+        if len(y_test):
+            scores["test"] = regression_metrics(y_test, net(X_test.to(dtype)))
+            scores["ols_test"] = regression_metrics(y_test, X_test @ w + b)
+        predicted = net(X_test.to(dtype)).double().numpy()
     metrics = {
         "train_mse": scores["train"]["mse"],
-        "test_mse": scores["test"]["mse"],
-        "test_rmse": scores["test"]["rmse"],
-        "test_mae": scores["test"]["mae"],
-        "test_r2": scores["test"]["r2"],
         "ols_train_mse": scores["ols_train"]["mse"],
-        "ols_test_mse": scores["ols_test"]["mse"],
+        "cv_rmse": cross_validation["cv_rmse"],
+        "cv_mse": cross_validation["cv_mse"],
+        "condition_number": conditioning.condition_number,
     }
+    if "test" in scores:
+        metrics |= {
+            "test_mse": scores["test"]["mse"],
+            "test_rmse": scores["test"]["rmse"],
+            "test_mae": scores["test"]["mae"],
+            "test_r2": scores["test"]["r2"],
+            "ols_test_mse": scores["ols_test"]["mse"],
+        }
     report = {
         "target": _target(train_scaled),
         **scores,
-        "train_mse_gap_to_ols": metrics["train_mse"] / metrics["ols_train_mse"] - 1.0,
+        "cross_validation": cross_validation,
+        "test_rows": len(y_test),
+        "condition_number_standardized": conditioning.condition_number,
+        "train_mse_gap_to_ols": metrics["train_mse"] / metrics["ols_train_mse"] - 1.0
+        if metrics["ols_train_mse"] > 0
+        else 0.0,
         "ols_coefficients_standardized": dict(zip(_features(train_scaled), w.tolist(), strict=True))
         | {INTERCEPT: float(b)},
     }
     predictions = pd.DataFrame(
-        {"actual": y_test.double().numpy(), "predicted": predicted}, index=test_scaled.index
+        {"actual": y_test.numpy(), "predicted": predicted}, index=test_scaled.index
     )
     predictions["residual"] = predictions["actual"] - predictions["predicted"]
     return metrics, report, predictions
@@ -204,8 +341,23 @@ def tabulate_coefficients(
     )
     features = _features(train_rows)
     X = train_rows[features].to_numpy("float64")
-    table = ols_inference(X, train_rows[_target(train_rows)].to_numpy("float64"), features).table
+    try:
+        inference = ols_inference(X, train_rows[_target(train_rows)].to_numpy("float64"), features)
+    except RankDeficientError as error:
+        raise error.named(features, "the training rows cannot be fitted: ") from None
+    table = inference.table
     table.insert(0, "model", [*weights, intercept])
+    logger.info(
+        "Coefficients on %d rows (original units; ols with its standard error, %d residual "
+        "df), residual standard error %.4g, R² %.4f, condition number %.3g before "
+        "standardization:\n%s",
+        len(train_rows),
+        inference.df_resid,
+        inference.residual_std_error,
+        inference.r2,
+        inference.condition_number,
+        table[["model", "ols", "std_error", "t_value", "p_value"]].to_string(float_format="%.7g"),
+    )
     return table.reset_index()
 
 
@@ -229,16 +381,36 @@ def plot_report(
     from matplotlib.figure import Figure
 
     target = evaluation["target"]
-    optimum = None
-    if training.loss == "mse":  # least squares is the closed-form optimum of this loss only
-        ols_mse = evaluation["ols_train"]["mse"]
-        optimum = (ols_mse, f"least-squares optimum {ols_mse:.4g}")
-    loss_curve = plot_epoch_curves(
-        {f"train loss ({training.loss})": history["train_loss"]},
-        title=f"Training loss: {training_title(training)}",
-        ylabel="train loss",
-        optimum=optimum,
-    )
+    if training.optimizer == "lstsq":
+        loss_curve = _text_figure(
+            "Exact least-squares solve (optimizer lstsq): no epochs, so no loss curve.\n"
+            f"train MSE {history['train_loss'][-1]:.6g} is the optimum on "
+            f"these rows;\ncondition number of the standardized design "
+            f"{evaluation['condition_number_standardized']:.3g}",
+            title="Training: lstsq (exact least squares, QR in float64)",
+        )
+    else:
+        optimum = None
+        if training.loss == "mse":  # least squares is the closed-form optimum of this loss only
+            ols_mse = evaluation["ols_train"]["mse"]
+            optimum = (ols_mse, f"least-squares optimum {ols_mse:.4g}")
+        loss_curve = plot_epoch_curves(
+            {f"train loss ({training.loss})": history["train_loss"]},
+            title=f"Training loss: {training_title(training)}",
+            ylabel="train loss",
+            optimum=optimum,
+        )
+    if "test" not in evaluation:
+        cv = evaluation["cross_validation"]
+        note = (
+            "split.test_size is 0: every row was fitted, there is no test set.\n"
+            f"Cross-validated RMSE ({cv['cv_folds']:.0f} folds): {cv['cv_rmse']:.4g}"
+        )
+        return (
+            loss_curve,
+            _text_figure(note, title=f"Test set: predicted vs actual {target}"),
+            _text_figure(note, title="Test residuals"),
+        )
 
     scatter = Figure(figsize=(5, 5), layout="constrained")
     ax = scatter.subplots()
@@ -272,6 +444,18 @@ def plot_report(
         title="Test residuals",
     )
     return loss_curve, scatter, residuals
+
+
+def _text_figure(text: str, *, title: str) -> Figure:
+    """A figure that says something in words where a plot would mislead."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 4), layout="constrained")
+    ax = figure.subplots()
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, transform=ax.transAxes)
+    ax.set_axis_off()
+    ax.set_title(title)
+    return figure
 
 
 def plot_coefficients(coefficients: pd.DataFrame, scaler: dict[str, list]) -> Figure:
@@ -316,6 +500,7 @@ def package_pyfunc_model(
     state_dict: dict[str, torch.Tensor],
     test_rows: pd.DataFrame,
     *,
+    train_rows: pd.DataFrame,
     metrics: dict[str, float],
     history: dict[str, list[float]],
     training: RegressionTrainConfig,
@@ -329,6 +514,7 @@ def package_pyfunc_model(
         scaler: the standardisation the model was trained with.
         state_dict: the trained model.
         test_rows: raw test rows; the first five are the model's input example.
+        train_rows: raw training rows, the input example when there are no test rows.
         metrics: the run's metrics (train and least-squares MSE, the champion metric).
         history: the per-epoch ``train_loss``.
         training: the training parameters (the loss decides the gate).
@@ -348,13 +534,16 @@ def package_pyfunc_model(
         model_code="regression_model.py",
         weights={"weight": weight.clone(), "bias": bias.clone()},
         config=scaler,
-        input_example=test_rows[scaler["columns"]].head(5).reset_index(drop=True),
+        input_example=(test_rows if len(test_rows) else train_rows)[scaler["columns"]]
+        .head(5)
+        .reset_index(drop=True),
         output_type="double",
         candidate=regression_gate(
             metrics,
             history["train_loss"],
             training.loss,
             registry,
+            optimizer=training.optimizer,
             name=parameter_path(namespace, "registry"),
         ),
     )

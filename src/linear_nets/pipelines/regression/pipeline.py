@@ -1,4 +1,4 @@
-"""split → standardize → train → evaluate → report → package, for any table.
+"""split → standardize → train, cross-validate → evaluate → report → package, for any table.
 
 Not run on its own: each data set instantiates it under its namespace, e.g.
 ``Pipeline([front_nodes, create_pipeline(namespace="boston")], namespace="boston")``, so
@@ -14,6 +14,7 @@ from typing import Any
 from kedro.pipeline import Node, Pipeline
 
 from linear_nets.pipelines.regression.nodes import (
+    cross_validate,
     evaluate_model,
     package_pyfunc_model,
     plot_coefficients,
@@ -58,8 +59,14 @@ def create_pipeline(namespace: str | None = None, **kwargs) -> Pipeline:
                 name="train_linear_model",
             ),
             Node(
+                func=_in_namespace(cross_validate, namespace),
+                inputs=["train_rows", "params:model", "params:train", "params:split"],
+                outputs="cross_validation",
+                name="cross_validate",
+            ),
+            Node(
                 func=evaluate_model,
-                inputs=["model", "train_scaled", "test_scaled"],
+                inputs=["model", "train_scaled", "test_scaled", "cross_validation"],
                 outputs=["metrics", "evaluation", "test_predictions"],
                 name="evaluate_model",
             ),
@@ -75,6 +82,7 @@ def create_pipeline(namespace: str | None = None, **kwargs) -> Pipeline:
                     "scaler": "model_scaler",
                     "state_dict": "model",
                     "test_rows": "test_rows",
+                    "train_rows": "train_rows",
                     "metrics": "metrics",
                     "history": "history",
                     "training": "params:train",

@@ -2,10 +2,11 @@
 
 The rows are made and written one Parquet partition at a time (lazily saved callables of
 kedro-datasets' ``PartitionedDataset``), each from its own seed, so the same parameters give
-the same bytes and generation holds one partition at a time. One streamed pass accumulates
-the normal equations (the exact least-squares optimum and the rows of each partition); the
-engine then trains on the partitions streamed in shuffled order, in this process or as a
-DistributedDataParallel job, and the run reports its gap to the optimum.
+the same bytes and generation holds one partition at a time. One streamed pass factors
+[1 X y] by a tall-skinny QR (the exact least-squares optimum without forming XᵀX, memory
+independent of n, and the rows of each partition); the engine then trains on the partitions
+streamed in shuffled order, in this process or as a DistributedDataParallel job (or solves
+exactly with ``train.optimizer: lstsq``), and the run reports its gap to the optimum.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from torch import nn
 
 from linear_nets.engine import (
     ModelConfig,
-    NormalEquations,
     PartitionSource,
+    StreamedQR,
     StreamTrainConfig,
     build_model,
     fit_parallel,
@@ -117,37 +118,38 @@ def generate_large_data(params: LargeDataConfig) -> Partitions:
 
 
 def solve_streamed_least_squares(partitions: Partitions) -> dict[str, Any]:
-    """Accumulate XᵀX, Xᵀy and yᵀy in float64 over one pass, then solve them.
+    """Factor [1 X y] by a streamed QR in float64 over one pass, then solve R θ = z.
 
     Args:
         partitions: the partition loaders.
 
     Returns:
-        The normal equations (``gram``, ``moment``, ``yy``, ``rows``, ``n_features``), their
-        solution (``w``, ``b``, ``mse``) and the rows of each partition
+        The triangular factor (``R``, ``rows``, ``n_features``), its solution (``w``, ``b``,
+        ``mse``), the design's ``condition_number`` and the rows of each partition
         (``partition_rows``), which tells training how many batches an epoch has.
     """
-    equations: NormalEquations | None = None
+    qr: StreamedQR | None = None
     partition_rows: dict[str, int] = {}
     for name, X, y in read_partitions(partitions, TARGET):
-        equations = equations or NormalEquations(X.shape[1])
-        equations.add(X, y)
+        qr = qr or StreamedQR(X.shape[1])
+        qr.add(X, y)
         partition_rows[name] = len(y)
-    if equations is None:
+    if qr is None:
         raise ValueError("no partitions to solve")
-    w, b = equations.solve()
+    w, b = qr.solve()
     return {
-        **equations.to_dict(),
+        **qr.to_dict(),
         "w": w.tolist(),
         "b": float(b),
-        "mse": equations.mse(w, b),
+        "mse": qr.rss / qr.rows,
+        "condition_number": qr.conditioning().condition_number,
         "partition_rows": partition_rows,
     }
 
 
 def train_large_model(
     partitions: Partitions,
-    normal_equations: dict[str, Any],
+    least_squares: dict[str, Any],
     model: ModelConfig,
     train: StreamTrainConfig,
 ) -> tuple[nn.Module, dict[str, list[float]]]:
@@ -155,7 +157,7 @@ def train_large_model(
 
     Args:
         partitions: the partition loaders.
-        normal_equations: the streamed pass's output; its ``partition_rows`` size the epochs.
+        least_squares: the streamed QR's output; its ``partition_rows`` size the epochs.
         model: ``scratch`` or ``linear``.
         train: the training settings, the shuffle buffer and ``distributed``.
 
@@ -164,27 +166,27 @@ def train_large_model(
     """
     source = PartitionSource(
         partitions,
-        normal_equations["partition_rows"],
+        least_squares["partition_rows"],
         target=TARGET,
         batch_size=train.batch_size,
         seed=train.seed,
         shuffle_buffer=train.shuffle_buffer,
     )
-    net = build_model(model.kind, int(normal_equations["n_features"]), seed=train.seed)
+    net = build_model(model.kind, int(least_squares["n_features"]), seed=train.seed)
     result = fit_parallel(net, source, train, train.distributed, name="synthetic_large.train")
     return result.model.cpu(), result.history
 
 
 def evaluate_large_model(
     state_dict: dict[str, torch.Tensor],
-    normal_equations: dict[str, Any],
+    least_squares: dict[str, Any],
     params: LargeDataConfig,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Hold the trained model against the streamed least-squares optimum and the truth.
 
     Args:
         state_dict: the trained parameters, as saved.
-        normal_equations: the streamed pass's output.
+        least_squares: the streamed QR's output.
         params: the true intercept and the seed of the true weights.
 
     Returns:
@@ -192,13 +194,13 @@ def evaluate_large_model(
         the train MSE is, in percent, ``lstsq_gap_w``, ``w_max_abs_error``, ``b_abs_error``,
         ``rows``) and a report of the true, learned and least-squares parameters.
     """
-    equations = NormalEquations.from_dict(normal_equations)
+    equations = StreamedQR.from_dict(least_squares)
     w, b = model_from_state_dict(state_dict).coefficients()
     w64 = w.to(torch.float64)
-    optimum_w = torch.tensor(normal_equations["w"], dtype=torch.float64)
+    optimum_w = torch.tensor(least_squares["w"], dtype=torch.float64)
     true_w = torch.from_numpy(true_weights(params))
     train_mse = equations.mse(w64, float(b))
-    optimum_mse = float(normal_equations["mse"])
+    optimum_mse = float(least_squares["mse"])
     metrics = {
         "train_mse": train_mse,
         "optimum_mse": optimum_mse,
@@ -211,6 +213,6 @@ def evaluate_large_model(
     report = {
         "true": {"w": true_w.tolist(), "b": params.true_b},
         "trained": {"w": w64.tolist(), "b": float(b)},
-        "least_squares": {"w": normal_equations["w"], "b": normal_equations["b"]},
+        "least_squares": {"w": least_squares["w"], "b": least_squares["b"]},
     }
     return metrics, report

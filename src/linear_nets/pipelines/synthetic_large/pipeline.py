@@ -1,4 +1,4 @@
-"""generate partitions → streamed least squares → streamed (optionally DDP) training → gap."""
+"""generate partitions → streamed QR least squares → streamed (optionally DDP) training → gap."""
 
 from __future__ import annotations
 
@@ -25,14 +25,14 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=solve_streamed_least_squares,
                 inputs="synthetic_large_data",
-                outputs="synthetic_large_normal_equations",
+                outputs="synthetic_large_least_squares",
                 name="solve_streamed_least_squares",
             ),
             Node(
                 func=train_large_model,
                 inputs=[
                     "synthetic_large_data",
-                    "synthetic_large_normal_equations",
+                    "synthetic_large_least_squares",
                     "params:synthetic_large.model",
                     "params:synthetic_large.train",
                 ],
@@ -43,7 +43,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 func=evaluate_large_model,
                 inputs=[
                     "synthetic_large_model",
-                    "synthetic_large_normal_equations",
+                    "synthetic_large_least_squares",
                     "params:synthetic_large.data",
                 ],
                 outputs=["synthetic_large_metrics", "synthetic_large_report"],
