@@ -54,7 +54,9 @@ SYNTHETIC_RUN = "tests/pipelines/synthetic/test_pipeline.py::test_defaults_recov
 NOTEBOOK = "tests/test_notebook.py::test_the_walkthrough_trains_what_it_lacks_and_runs"
 SERVING = "tests/test_serving.py::test_batch_inference_pyfunc_and_server_give_the_same_numbers"
 PROJECT_SERVER = "tests/serving/test_server.py::test_rows_as_json_csv_and_parquet_give_the_model_numbers"  # noqa: E501
-TEAM = "tests/test_tracking_server.py::test_boston_runs_against_the_postgres_backed_server"
+TEAM = "tests/test_tracking_server.py::test_an_editor_runs_a_pipeline_and_a_reader_cannot_move_the_champion"  # noqa: E501
+TEAM_USERS = TEAM
+TEAM_BACKUP = "tests/test_tracking_server.py::test_a_backup_restores_into_a_fresh_folder"
 SWEEP = "tests/test_sweep.py::test_a_parallel_sweep_records_every_configuration_and_fails_if_any_failed"  # noqa: E501
 FASHION = "tests/pipelines/fashion_mnist/test_pipeline.py::test_full_run_downloads_trains_and_tracks"  # noqa: E501
 
@@ -74,6 +76,13 @@ COVERED = {
     """curl -s http://127.0.0.1:5001/invocations -H 'Content-Type: application/json' -d '{"dataframe_split": {"columns": ["CRIM","ZN","INDUS","CHAS","NOX","RM","AGE","DIS","RAD","TAX","PTRATIO","B","LSTAT"], "data": [[0.00632,18,2.31,0,0.538,6.575,65.2,4.09,1,296,15.3,396.9,4.98]]}}'""": SERVING,  # noqa: E501
     "MLFLOW_TRACKING_URI=sqlite:///mlflow.db bin/uv run python -m linear_nets.serving.server -m models:/boston_linear_regression@champion --host 127.0.0.1 --port 5001": PROJECT_SERVER,  # noqa: E501
     "curl -s http://127.0.0.1:5001/invocations -H 'Content-Type: text/csv' --data-binary @data/01_raw/boston_new_rows.csv": PROJECT_SERVER,  # noqa: E501
+    'bin/uv run kedro run --pipeline=boston --params "boston.train.optimizer=lstsq"': "tests/pipelines/tabular/test_pipeline.py::test_defaults_register_an_exact_fit_of_a_collinear_real_table",  # noqa: E501
+    'bin/uv run kedro run --pipeline=boston --params "boston.split.test_size=0"': "tests/pipelines/boston/test_pipeline.py::test_test_size_zero_prints_the_published_full_data_table",  # noqa: E501
+    "bin/tracking-server user add alice --role editor": TEAM_USERS,
+    "bin/tracking-server user add bob": TEAM_USERS,
+    'echo "$PASSWORD" | bin/tracking-server user add carol --password-stdin': TEAM_USERS,
+    "bin/tracking-server backup ~/team-2026-12-06.tgz": TEAM_BACKUP,
+    "bin/tracking-server restore ~/team-2026-12-06.tgz": TEAM_BACKUP,
     "bin/uv run kedro run --pipeline=boston_inference": "tests/pipelines/boston_inference/test_pipeline.py::test_predicts_new_rows_with_the_champion",  # noqa: E501
     "bin/uv run kedro run --pipeline=synthetic": SYNTHETIC_RUN,
     'bin/uv run kedro run --pipeline=synthetic --params "synthetic.model.kind=linear,synthetic.train.optimizer=sgd"': SYNTHETIC_RUN,  # noqa: E501
@@ -114,6 +123,10 @@ NOT_RUN = {
     "deletes the checkout's outputs",
     "git clean -ndX data/": "lists the checkout's outputs (git clean -n deletes nothing)",
     "export MLFLOW_TRACKING_URI=sqlite:///mlflow.db": "sets the shell's store for the lines below",
+    "export TRACKING_SERVER_HOST=tracking.example.org TRACKING_SERVER_PORT=5000":
+    "a colleague's shell, pointing at a server on another machine",
+    "export MLFLOW_TRACKING_USERNAME=alice MLFLOW_TRACKING_PASSWORD=...":
+    "a placeholder to fill in",
     "bin/uv run mlflow experiments search": "MLflow's own CLI on the store",
     "bin/uv run mlflow runs list --experiment-id <ID>": "a placeholder to fill in",
     "bin/uv run mlflow runs delete --run-id <RUN_ID>": "a placeholder to fill in",

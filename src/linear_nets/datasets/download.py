@@ -102,6 +102,10 @@ def download(
                 f"but the pin is {checksum[1].lower()}; the local file was left unchanged"
             )
         os.replace(tmp, destination)
+    except OSError as error:  # the disk: full, read-only, gone (network errors are DownloadErrors)
+        tmp.unlink(missing_ok=True)
+        reason = error.strerror or str(error)
+        raise DownloadError(f"could not save {where}: {reason}") from error
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
