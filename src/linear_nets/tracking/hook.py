@@ -83,6 +83,8 @@ class MlflowTrackingHook:
         if self._settings.registry_uri:
             mlflow.set_registry_uri(_absolute(self._settings.registry_uri, self._project))
         store.prepare_store(uri)
+        # where kedro-mlflow's CLI (`kedro mlflow ui`) looks for its configuration
+        setattr(context, "mlflow", settings.kedro_mlflow_config(self._settings, uri))  # noqa: B010
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:

@@ -6,8 +6,9 @@ tracking hook reads the few keys it acts on through the config loader, as any pr
 
 from __future__ import annotations
 
+import contextlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_URI = "sqlite:///mlflow.db"
@@ -34,6 +35,7 @@ class TrackingSettings:
     experiment_prefix: str = DEFAULT_PREFIX
     untracked: frozenset[str] = frozenset()
     credentials: tuple[tuple[str, str], ...] = ()
+    conf: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def tracks(self, pipeline_names: list[str]) -> bool:
         """Whether a run of these pipelines is recorded (any one not listed as untracked)."""
@@ -64,19 +66,26 @@ def load(config_loader: Any) -> TrackingSettings:
     disabled = dict(tracking.get("disable_tracking") or {})
     credentials: dict[str, Any] = {}
     if key := server.get("credentials"):
-        try:
+        # absent (a colleague who exports MLFLOW_TRACKING_USERNAME/PASSWORD instead): the
+        # environment's variables are all the client needs
+        with contextlib.suppress(MissingConfigException):
             credentials = dict(config_loader["credentials"].get(key) or {})
-        except MissingConfigException:
-            credentials = {}
-        if not credentials:
-            raise ValueError(
-                f"mlflow.yml: server.credentials names {key!r}, which no credentials.yml of "
-                "this environment defines"
-            )
     return TrackingSettings(
         uri=str(server.get("mlflow_tracking_uri") or DEFAULT_URI),
         registry_uri=server.get("mlflow_registry_uri") or None,
         experiment_prefix=str(experiment.get("name") or DEFAULT_PREFIX),
         untracked=frozenset(disabled.get("pipelines") or ()),
         credentials=tuple((str(k), str(v)) for k, v in credentials.items()),
+        conf=conf,
     )
+
+
+def kedro_mlflow_config(tracking: TrackingSettings, uri: str) -> Any:
+    """kedro-mlflow's own configuration model of ``mlflow.yml``, pointing at ``uri``: its CLI
+    (``kedro mlflow ui``) reads it from ``context.mlflow``, where kedro-mlflow's hook, disabled
+    in this project, would have put it."""
+    from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
+
+    config = KedroMlflowConfig.model_validate(tracking.conf)
+    config.server.mlflow_tracking_uri = uri
+    return config

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -117,12 +118,15 @@ def test_full_run_is_tracked_and_persisted(kedro_project: Path):
 
 
 @pytest.mark.slow
-def test_test_size_zero_prints_the_published_full_data_table(kedro_project: Path, capsys):
+def test_test_size_zero_prints_the_published_full_data_table(
+    kedro_project: Path, caplog: pytest.LogCaptureFixture
+):
     """lm(MEDV ~ ., Boston): the 13 features on all 506 rows, 492 residual df."""
     from linear_nets.engine.inference import ols_inference
 
-    run_pipeline(kedro_project, "boston", params={"boston": {"split": {"test_size": 0}}})
-    printed = capsys.readouterr().out
+    with caplog.at_level(logging.INFO, logger="linear_nets"):
+        run_pipeline(kedro_project, "boston", params={"boston": {"split": {"test_size": 0}}})
+    printed = caplog.text  # what the terminal shows through Kedro's logging
     assert "Coefficients on 506 rows" in printed and "492 residual df" in printed
     table = pd.read_csv(
         latest_output(kedro_project, "data/08_reporting/boston_coefficients.csv")

@@ -87,7 +87,7 @@ def test_a_non_finite_or_overflowing_row_is_refused_by_column_and_row(
     lines[3] = ",".join(cells)
     try:
         path.write_text("\n".join(lines) + "\n")
-        with pytest.raises(Exception, match=rf"column 'TAX', row 2: {message}"):
+        with pytest.raises(Exception, match=rf"column 'TAX', row 3: {message}"):  # rows from 1
             run_pipeline(trained_boston, "boston_inference")
     finally:
         path.write_text(shipped)
