@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import pickle
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -13,12 +14,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from linear_nets.engine import distributed
-from linear_nets.engine.config import TrainConfig
+from linear_nets.engine.config import DistributedConfig, TrainConfig
 from linear_nets.engine.devices import resolve_device
 from linear_nets.engine.losses import get_loss
 from linear_nets.engine.models import build_model
 from linear_nets.engine.optim import build_optimizer, get_schedule, set_lr
-from linear_nets.engine.sources import Source, TensorSource
+from linear_nets.engine.sources import PartitionSource, Source, TensorSource
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,53 @@ def fit(
     if main:
         logger.info("Trained in %.2f s; final train loss %.6g", seconds, history["train_loss"][-1])
     return FitResult(model=model.eval(), history=history, device=device, seconds=seconds)
+
+
+def fit_parallel(
+    model: nn.Module,
+    source: PartitionSource,
+    config: TrainConfig,
+    parallel: DistributedConfig,
+    *,
+    name: str = "train",
+) -> FitResult:
+    """Fit ``model`` on ``source`` in this process, or as a DDP job when ``parallel.enabled``.
+
+    The job is :func:`linear_nets.engine.distributed.launch` running :func:`_fit_rank`: each
+    rank fits on its share of the partitions.
+
+    Returns:
+        The fit of rank 0 (model on the CPU for a job).
+
+    Raises:
+        TrainingDivergedError: if the loss diverges (on every rank alike).
+        WorkerNodeFinished: on a machine of a multi-machine job that does not hold rank 0.
+    """
+    if not parallel.enabled:
+        return fit(model, source, config, name=name)
+    source.shard(0, parallel.nproc_per_node * parallel.nnodes)  # too few partitions: refused now
+    # Plain pickle bytes, not the module: torch.multiprocessing would hand every rank the
+    # same shared-memory tensors, and each rank's optimizer step would land on all of them.
+    frozen = pickle.dumps(model.cpu())
+    device = resolve_device(config.device)
+    return distributed.launch(
+        _fit_rank, (frozen, source, config, name), parallel, device, name=name
+    )
+
+
+def _fit_rank(
+    device: torch.device, frozen: bytes, source: PartitionSource, config: TrainConfig, name: str
+) -> FitResult:
+    """One rank of :func:`fit_parallel`: its own copy of the model, fitted on its share."""
+    model = pickle.loads(frozen)
+    share = source.shard(distributed.rank(), distributed.world_size())
+    result = fit(model, share, config.model_copy(update={"device": str(device)}), name=name)
+    return FitResult(
+        model=result.model.cpu(),
+        history=result.history,
+        device=result.device,
+        seconds=result.seconds,
+    )
 
 
 def _announce(model: nn.Module, device: torch.device, config: TrainConfig) -> None:
