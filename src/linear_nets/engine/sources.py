@@ -4,9 +4,11 @@ Both kinds are a :class:`Source`: ``len()`` batches per epoch, iterating yields 
 epoch's ``(X, y)`` batches on the training device, ``to(device)`` says which device that is.
 
 - :class:`TensorSource` holds the data on the device: one ``randperm`` per epoch, the
-  shuffled rows gathered ``GATHER_BYTES`` (8 MB) at a time, then contiguous slices (views) of
-  each gathered chunk. No per-row ``Dataset.__getitem__``, no host-to-device copy per batch
-  (what ``DataLoader(TensorDataset)`` does), and no second copy of the whole data.
+  shuffled rows gathered ``GATHER_BYTES`` (8 MB) at a time into one buffer, then contiguous
+  slices (views) of it. No per-row ``Dataset.__getitem__``, no host-to-device copy per batch
+  (what ``DataLoader(TensorDataset)`` does), and no second copy of the whole data. A batch is
+  valid until the next chunk is gathered: use it (as the fit loop does) or clone it before
+  drawing later ones.
 - :class:`PartitionSource` streams partitions (e.g. Parquet files through kedro-datasets'
   ``PartitionedDataset``) that need not fit in memory: the partitions in a seeded random
   order each epoch, their rows shuffled within a buffer of ``shuffle_buffer`` rows, each batch
@@ -16,7 +18,9 @@ epoch's ``(X, y)`` batches on the training device, ``to(device)`` says which dev
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -79,12 +83,17 @@ class TensorSource:
         # One gather per chunk of whole batches (about GATHER_BYTES), then views of it: the same
         # rows in the same order as a gather per batch, with few indexing calls for small
         # batches, and no epoch-sized copy (a fresh 150 MB each Fashion-MNIST epoch, 1.7x slower).
+        # The chunk is gathered into one buffer allocated per epoch (``index_select(out=)``):
+        # a fresh 8 MB tensor per chunk costs a third more than the gather itself (page faults).
         order = torch.randperm(self.n, generator=self.generator).to(self.X.device)
         row_bytes = max(self.X[0].numel() * self.X.element_size(), 1)
-        chunk = max(GATHER_BYTES // (row_bytes * self.batch_size), 1) * self.batch_size
+        chunk = min(max(GATHER_BYTES // (row_bytes * self.batch_size), 1) * self.batch_size, self.n)
+        X_buffer = self.X.new_empty((chunk, *self.X.shape[1:]))
+        y_buffer = self.y.new_empty((chunk, *self.y.shape[1:]))
         for first in range(0, self.n, chunk):
             rows = order[first : first + chunk]
-            X, y = self.X.index_select(0, rows), self.y.index_select(0, rows)
+            X = torch.index_select(self.X, 0, rows, out=X_buffer[: len(rows)])
+            y = torch.index_select(self.y, 0, rows, out=y_buffer[: len(rows)])
             for start in range(0, len(rows), self.batch_size):
                 yield X[start : start + self.batch_size], y[start : start + self.batch_size]
 
@@ -92,23 +101,41 @@ class TensorSource:
 def table_to_tensors(table: Any, target: str, *, where: str = "") -> Batch:
     """``(X, y)`` as float32 tensors from a table: ``target`` is y, every other column a feature.
 
+    ``table`` is a pyarrow Table (what :class:`~linear_nets.datasets.arrow_parquet.
+    ArrowParquetDataset` loads; read without pandas) or a pandas DataFrame. X is row-major and
+    filled column by column: one copy of the features, none of y where it is a float32 column
+    in one piece (y is copied when Arrow's buffer is read-only).
+
     Raises:
         ValueError: if ``target`` is missing or the table has no feature column.
     """
-    frame = table.to_pandas() if hasattr(table, "to_pandas") else table
+    arrow = hasattr(table, "column_names")
+    names = list(table.column_names if arrow else table.columns)
     place = f" in partition {where!r}" if where else ""
-    if target not in frame.columns:
-        raise ValueError(f"no target column {target!r}{place}: columns {list(frame.columns)}")
-    features = [column for column in frame.columns if column != target]
+    if target not in names:
+        raise ValueError(f"no target column {target!r}{place}: columns {names}")
+    features = [column for column in names if column != target]
     if not features:
         raise ValueError(f"no feature columns{place} besides the target {target!r}")
-    # Filled column by column into one row-major float32 array: ``frame[features].to_numpy()``
-    # would make two more copies of the partition (the selection, then the transpose).
-    X = np.empty((len(frame), len(features)), dtype=np.float32)
-    for index, column in enumerate(features):
-        X[:, index] = frame[column].to_numpy()
-    y = np.require(frame[target].to_numpy(dtype=np.float32), requirements=["C", "W"])
+    column = _arrow_column if arrow else _pandas_column
+    # ``frame[features].to_numpy()`` would make two more copies (the selection, the transpose).
+    X = np.empty((len(table), len(features)), dtype=np.float32)
+    for index, name in enumerate(features):
+        X[:, index] = column(table, name)
+    y = np.require(column(table, target), dtype=np.float32, requirements=["C", "W"])
     return torch.from_numpy(X), torch.from_numpy(y)
+
+
+def _arrow_column(table: Any, name: str) -> np.ndarray:
+    """A column of a pyarrow Table as numpy: a view of Arrow's buffer for a float column
+    without nulls in one chunk (read-only), else a copy (nulls become NaN)."""
+    chunked = table.column(name)
+    array = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
+    return array.to_numpy(zero_copy_only=False)
+
+
+def _pandas_column(frame: Any, name: str) -> np.ndarray:
+    return frame[name].to_numpy()
 
 
 def _release_arrow_memory() -> None:
@@ -123,13 +150,50 @@ def _release_arrow_memory() -> None:
         arrow.default_memory_pool().release_unused()
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. under ``taskset``)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def streaming_threads() -> Iterator[int]:
+    """Share the cores between the partition reader and torch while a stream runs.
+
+    The next partition is read and decoded in one background thread (Arrow's pool set to one
+    thread, so the decoding stays in it) while torch works on the current one with the other
+    cores: ``usable_cores() - 1`` intra-op threads, at least 1, and never more than torch was
+    given before (a rank of a data-parallel job already has its share). With both at full
+    width on two cores they fight: the streamed normal equations took 2.7x as long with torch
+    at 2 threads as at 1 (``benchmarks/scale.py --rates``). Restored afterwards.
+
+    Yields:
+        The number of torch threads chosen.
+    """
+    import pyarrow as pa
+
+    torch_before, arrow_before = torch.get_num_threads(), pa.cpu_count()
+    chosen = max(1, min(torch_before, usable_cores() - 1))
+    torch.set_num_threads(chosen)
+    pa.set_cpu_count(1)
+    try:
+        yield chosen
+    finally:
+        torch.set_num_threads(torch_before)
+        pa.set_cpu_count(arrow_before)
+
+
 def read_partitions(
     partitions: Mapping[str, PartitionLoader], target: str, order: list[str] | None = None
 ) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
     """Load the partitions one at a time (in ``order``, or sorted by id) as ``(id, X, y)``.
 
-    The next partition is read in a background thread while the caller works on the current
-    one (the Parquet reader releases the GIL), so at most two partitions are held at once.
+    X is a row-major float32 ``(rows, features)`` tensor and y a float32 ``(rows,)`` one, both
+    the caller's to keep. The next partition is read in a background thread while the caller
+    works on the current one (the Parquet reader releases the GIL), so at most two partitions
+    are held at once; the threads are shared out as :func:`streaming_threads` says for as long
+    as the iteration runs.
     """
     names = sorted(partitions) if order is None else order
     if not names:
@@ -140,11 +204,12 @@ def read_partitions(
         _release_arrow_memory()
         return name, X, y
 
-    pending = _Prefetch(load, names[0])
-    for following in [*names[1:], None]:
-        current = pending.result()
-        pending = _Prefetch(load, following) if following is not None else None
-        yield current
+    with streaming_threads():
+        pending = _Prefetch(load, names[0])
+        for following in [*names[1:], None]:
+            current = pending.result()
+            pending = _Prefetch(load, following) if following is not None else None
+            yield current
 
 
 class _Prefetch:
