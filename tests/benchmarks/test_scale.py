@@ -59,3 +59,18 @@ def test_epochs_make_about_two_thousand_steps() -> None:
     benchmark = _load_benchmark()
     assert benchmark._epochs(10**8) == benchmark._epochs(10**7) == 1
     assert benchmark._epochs(10**6) == 9
+
+
+def test_rates_smallest_case_in_process(tmp_path: Path) -> None:
+    # what each ``--rates`` child runs, here at n = 1e4 (4 partitions), one round
+    benchmark = _load_benchmark()
+    folder = tmp_path / "n1e4"
+    benchmark.generate(folder, 10_000)
+    result = benchmark.run_rates(folder, 10_000, rounds=1, fmt="catalog")
+    assert set(result["seconds"]) == set(benchmark.RATE_CASES)
+    assert all(seconds > 0 for seconds in result["seconds"].values())
+    assert result["share_of_arrow"]["arrow"] == 1.0
+    rss = benchmark.run_rss("reader", folder, "catalog")
+    assert rss["peak_rss_mb"] >= rss["imports_mb"] > 0
+    printed = benchmark.report_rates([result, rss])
+    assert "reader rows/s" in printed and "peak RSS reader" in printed

@@ -1,10 +1,12 @@
-"""One Parquet file read as a pyarrow Table: the partitions of the streamed pipelines.
+"""One Parquet file opened lazily with pyarrow: the partitions of the streamed pipelines.
 
 kedro-datasets' ``pandas.ParquetDataset`` hands back a pandas DataFrame, and turning each
 decoded Arrow column into a pandas block, then into the tensors the engine trains on, was half
-of a stream's time and most of its memory. This dataset loads ``pyarrow.parquet.read_table``'s
-Table as it is (the engine takes its float columns as numpy arrays without a copy) and saves a
-Table or a pandas DataFrame (without its index) with ``pyarrow.parquet.write_table``.
+of a stream's time and most of its memory. This dataset's ``load`` returns a
+``pyarrow.parquet.ParquetFile`` (only the footer is read, as kedro-datasets'
+``polars.LazyPolarsDataset`` returns a LazyFrame): the engine decodes its record batches straight
+into tensors, and ``.read()`` gives the whole Table. ``save`` writes a Table or a pandas
+DataFrame (without its index) with ``pyarrow.parquet.write_table``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from kedro.io.core import AbstractDataset, DatasetError, get_filepath_str, get_p
 
 
 class ArrowParquetDataset(AbstractDataset[Any, Any]):
-    """A Parquet file on any fsspec file system, loaded as a ``pyarrow.Table``.
+    """A Parquet file on any fsspec file system, loaded as a ``pyarrow.parquet.ParquetFile``.
 
     Example::
 
@@ -31,7 +33,7 @@ class ArrowParquetDataset(AbstractDataset[Any, Any]):
 
     Args:
         filepath: the file, with an optional protocol (``s3://``...).
-        load_args: keyword arguments of ``pyarrow.parquet.read_table``.
+        load_args: keyword arguments of ``pyarrow.parquet.ParquetFile``.
         save_args: keyword arguments of ``pyarrow.parquet.write_table``.
         credentials, fs_args: for the fsspec file system.
         metadata: ignored by Kedro; for plugins.
@@ -65,10 +67,9 @@ class ArrowParquetDataset(AbstractDataset[Any, Any]):
         import pyarrow.parquet as pq
 
         path = get_filepath_str(self.filepath, self.protocol)
-        if self._local():  # Arrow's own reader: no Python file object in between
-            return pq.read_table(path, **self.load_args)
-        with self.fs.open(path, mode="rb") as file:
-            return pq.read_table(file, **self.load_args)
+        if self._local():  # Arrow's own file: no Python file object in between
+            return pq.ParquetFile(path, **self.load_args)
+        return pq.ParquetFile(self.fs.open(path, mode="rb"), **self.load_args)
 
     def save(self, data: Any) -> None:
         import pyarrow as pa

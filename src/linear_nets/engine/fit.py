@@ -112,22 +112,18 @@ def fit(
         _announce(model, device, config)
     started = time.perf_counter()
     first_loss: float | None = None
-    step, total_steps = 0, config.epochs * len(source)
+    step, total_steps, lr = 0, config.epochs * len(source), None
     with _progress(name, enabled=main) as progress:
         task = progress.add_task(name, total=config.epochs, loss="")
-        lr = None
         for epoch in range(1, config.epochs + 1):
             stepped.train()
             # The loss and metrics summed on the device (one host sync per epoch), each with
             # one in-place op per step: a few small ops per step are a tenth of a small epoch.
-            loss_sum = torch.zeros((), device=device, dtype=_sum_dtype(device))
-            metric_sums = torch.zeros(len(metrics), device=device, dtype=_sum_dtype(device))
-            rows = 0
+            loss_sum, metric_sums, rows = *_zero_sums(device, len(metrics)), 0
             with distributed.join(stepped):
                 for X_batch, y_batch in source:
-                    step_lr = schedule(config.lr, step, total_steps)
-                    if step_lr != lr:
-                        set_lr(optimizer, step_lr)
+                    if (step_lr := schedule(config.lr, step, total_steps)) != lr:
+                        set_lr(optimizer, step_lr)  # only when the schedule changes it
                         lr = step_lr
                     step += 1
                     outputs = stepped(X_batch)
@@ -135,11 +131,10 @@ def fit(
                     optimizer.zero_grad()
                     loss.backward()
                     optimizer.step()
-                    batch_rows = len(y_batch)
-                    rows += batch_rows
-                    loss_sum.add_(loss.detach(), alpha=batch_rows)
+                    rows += len(y_batch)
+                    loss_sum.add_(loss.detach(), alpha=len(y_batch))
                     for i, metric in enumerate(metrics.values()):
-                        metric_sums[i].add_(metric(outputs.detach(), y_batch), alpha=batch_rows)
+                        metric_sums[i].add_(metric(outputs.detach(), y_batch), alpha=len(y_batch))
             values = _epoch_values(loss_sum, rows, metric_sums, metrics)
             epoch_loss = values["train_loss"]
             first_loss = epoch_loss if first_loss is None else first_loss
@@ -231,6 +226,13 @@ def _epoch_values(
     values = {"train_loss": totals[0]}
     values.update({f"train_{key}": totals[i] for i, key in enumerate(metrics, start=2)})
     return values
+
+
+def _zero_sums(device: torch.device, n_metrics: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A zero loss sum and ``n_metrics`` zero metric sums on ``device``."""
+    dtype = _sum_dtype(device)
+    loss_sum = torch.zeros((), device=device, dtype=dtype)
+    return loss_sum, torch.zeros(n_metrics, device=device, dtype=dtype)
 
 
 def _sum_dtype(device: torch.device) -> torch.dtype:

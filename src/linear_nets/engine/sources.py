@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import queue
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -98,44 +99,63 @@ class TensorSource:
                 yield X[start : start + self.batch_size], y[start : start + self.batch_size]
 
 
+ARROW_BLOCK_ROWS = 16_384
+"""Rows decoded and copied into the tensors at a time: a block stays in the CPU's cache between
+Parquet's decoder and the row-major copy (whole columns at once ran at a third of the speed)."""
+
+
 def table_to_tensors(table: Any, target: str, *, where: str = "") -> Batch:
     """``(X, y)`` as float32 tensors from a table: ``target`` is y, every other column a feature.
 
-    ``table`` is a pyarrow Table (what :class:`~linear_nets.datasets.arrow_parquet.
-    ArrowParquetDataset` loads; read without pandas) or a pandas DataFrame. X is row-major and
-    filled column by column: one copy of the features, none of y where it is a float32 column
-    in one piece (y is copied when Arrow's buffer is read-only).
+    ``table`` is a ``pyarrow.parquet.ParquetFile`` (what
+    :class:`~linear_nets.datasets.arrow_parquet.ArrowParquetDataset` loads: its record batches
+    are decoded straight into the tensors, without pandas or a whole decoded table), a pyarrow
+    Table, or a pandas DataFrame. X is row-major, filled column by column; nulls become NaN.
 
     Raises:
         ValueError: if ``target`` is missing or the table has no feature column.
     """
-    arrow = hasattr(table, "column_names")
-    names = list(table.column_names if arrow else table.columns)
+    if hasattr(table, "iter_batches"):  # a ParquetFile: read lazily
+        names, rows = list(table.schema_arrow.names), table.metadata.num_rows
+    elif hasattr(table, "column_names"):  # a pyarrow Table
+        names, rows = list(table.column_names), table.num_rows
+    else:
+        names, rows = list(table.columns), len(table)
     place = f" in partition {where!r}" if where else ""
     if target not in names:
         raise ValueError(f"no target column {target!r}{place}: columns {names}")
     features = [column for column in names if column != target]
     if not features:
         raise ValueError(f"no feature columns{place} besides the target {target!r}")
-    column = _arrow_column if arrow else _pandas_column
-    # ``frame[features].to_numpy()`` would make two more copies (the selection, the transpose).
-    X = np.empty((len(table), len(features)), dtype=np.float32)
-    for index, name in enumerate(features):
-        X[:, index] = column(table, name)
-    y = np.require(column(table, target), dtype=np.float32, requirements=["C", "W"])
+    X = np.empty((rows, len(features)), dtype=np.float32)
+    y = np.empty(rows, dtype=np.float32)
+    if hasattr(table, "iter_batches") or hasattr(table, "column_names"):
+        _fill_from_arrow(table, features, target, X, y)
+    else:  # ``frame[features].to_numpy()`` would copy twice more (the selection, the transpose)
+        for index, name in enumerate(features):
+            X[:, index] = table[name].to_numpy()
+        y[:] = table[target].to_numpy()
     return torch.from_numpy(X), torch.from_numpy(y)
 
 
-def _arrow_column(table: Any, name: str) -> np.ndarray:
-    """A column of a pyarrow Table as numpy: a view of Arrow's buffer for a float column
-    without nulls in one chunk (read-only), else a copy (nulls become NaN)."""
-    chunked = table.column(name)
-    array = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
-    return array.to_numpy(zero_copy_only=False)
-
-
-def _pandas_column(frame: Any, name: str) -> np.ndarray:
-    return frame[name].to_numpy()
+def _fill_from_arrow(
+    table: Any, features: list[str], target: str, X: np.ndarray, y: np.ndarray
+) -> None:
+    """Copy a ParquetFile's or Table's columns into ``X`` and ``y``, one record batch of
+    :data:`ARROW_BLOCK_ROWS` at a time (each column of a batch a numpy view where it can be)."""
+    if hasattr(table, "iter_batches"):
+        batches = table.iter_batches(batch_size=ARROW_BLOCK_ROWS, columns=[*features, target])
+    else:
+        batches = table.select([*features, target]).to_batches(max_chunksize=ARROW_BLOCK_ROWS)
+    start = 0
+    for batch in batches:
+        stop = start + batch.num_rows
+        for index in range(len(features)):
+            X[start:stop, index] = batch.column(index).to_numpy(zero_copy_only=False)
+        y[start:stop] = batch.column(len(features)).to_numpy(zero_copy_only=False)
+        start = stop
+    if start != len(y):
+        raise ValueError(f"read {start} rows where the file's metadata promised {len(y)}")
 
 
 def _release_arrow_memory() -> None:
@@ -165,8 +185,10 @@ def streaming_threads() -> Iterator[int]:
     thread, so the decoding stays in it) while torch works on the current one with the other
     cores: ``usable_cores() - 1`` intra-op threads, at least 1, and never more than torch was
     given before (a rank of a data-parallel job already has its share). With both at full
-    width on two cores they fight: the streamed normal equations took 2.7x as long with torch
-    at 2 threads as at 1 (``benchmarks/scale.py --rates``). Restored afterwards.
+    width on two cores they fight (the issue's profile: the streamed normal equations took 2.7x
+    as long with torch at 2 threads as at 1). Restored afterwards. torch keeps the count per
+    thread (a new thread starts from the last one set), so the thread that does the arithmetic
+    enters this itself.
 
     Yields:
         The number of torch threads chosen.
@@ -210,6 +232,52 @@ def read_partitions(
             current = pending.result()
             pending = _Prefetch(load, following) if following is not None else None
             yield current
+
+
+_DONE = object()
+
+
+def _in_background(items: Iterator[Any]) -> Iterator[Any]:
+    """Iterate ``items`` in a background thread, at most one item ahead of the caller; its
+    error is raised here. A caller that stops early stops the thread (and closes ``items``)."""
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(entry: tuple[Any, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((_DONE, None))
+        except BaseException as exc:  # handed to the consumer below
+            put((_DONE, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = ready.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 class _Prefetch:
@@ -314,9 +382,24 @@ class PartitionSource:
         if batch is None:
             yield from self._whole(order)
             return
-        # Rows wait in one buffer allocated per epoch and refilled in place: each partition is
-        # copied in and dropped, so the memory held is the buffer, its shuffled copy (whose
-        # views are the batches) and the partitions being read, whatever ``n``.
+        # The shuffled blocks are made in a background thread, one block ahead of the batches
+        # taken from them here: on two cores the reading, the copying and the shuffling run
+        # beside the SGD steps instead of between them.
+        # (torch's thread count is per thread: the steps here take it from this thread's)
+        with streaming_threads():
+            for X_all, y_all in _in_background(self._shuffled_blocks(order, batch, generator)):
+                yield from self._batches(X_all, y_all, batch)
+
+    def _shuffled_blocks(
+        self, order: list[str], batch: int, generator: torch.Generator
+    ) -> Iterator[Batch]:
+        """The rows of the partitions in ``order`` in shuffled blocks of whole batches (the last
+        block takes the rest).
+
+        Rows wait in one buffer allocated per epoch and refilled in place: each partition is
+        copied in and dropped, so the memory held is the buffer, the shuffled copies (whose
+        views are the batches) and the partitions being read, whatever ``n``.
+        """
         capacity = min(max(self.shuffle_buffer, batch), self._share_rows(self.rank))
         waiting: Batch | None = None
         held = 0
@@ -332,14 +415,14 @@ class PartitionSource:
                 if held == capacity:
                     X_all, y_all = self._shuffled(waiting, held, generator)
                     full = held - held % batch
-                    yield from self._batches(X_all[:full], y_all[:full], batch)
+                    yield X_all[:full], y_all[:full]
                     held -= full  # the rest starts the next buffer
                     waiting[0][:held] = X_all[full:]
                     waiting[1][:held] = y_all[full:]
                     del X_all, y_all
             del X, y
         if held and waiting is not None:
-            yield from self._batches(*self._shuffled(waiting, held, generator), batch)
+            yield self._shuffled(waiting, held, generator)
 
     def _whole(self, order: list[str]) -> Iterator[Batch]:
         parts = [(X, y) for _name, X, y in read_partitions(self.partitions, self.target, order)]
