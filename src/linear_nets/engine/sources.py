@@ -227,11 +227,15 @@ def read_partitions(
         return name, X, y
 
     with streaming_threads():
-        pending = _Prefetch(load, names[0])
-        for following in [*names[1:], None]:
-            current = pending.result()
-            pending = _Prefetch(load, following) if following is not None else None
-            yield current
+        pending: _Prefetch | None = _Prefetch(load, names[0])
+        try:
+            for following in [*names[1:], None]:
+                current = pending.result()
+                pending = _Prefetch(load, following) if following is not None else None
+                yield current
+        finally:  # a caller that stops early leaves no read behind
+            if pending is not None:
+                pending.wait()
 
 
 _DONE = object()
@@ -295,6 +299,10 @@ class _Prefetch:
 
         self._thread = threading.Thread(target=run, daemon=True)
         self._thread.start()
+
+    def wait(self) -> None:
+        """Wait for the call to end, whatever its outcome."""
+        self._thread.join()
 
     def result(self) -> Any:
         self._thread.join()
