@@ -4,8 +4,8 @@ Each case is one whole ``kedro run --pipelines=tabular --params
 "tabular.source.filepath=<csv>,tabular.target=y"`` in a fresh copy of the project (conf
 without conf/local, its own MLflow store in that copy), on a CSV of y = X w + 3 + N(0, 0.1²)
 written under the temporary folder. The cases take turns, round after round, so a machine
-whose load changes slows them alike; each figure is the best of ``--rounds`` (with more than
-one, an untimed run first fills the MLflow store and warms the caches):
+whose load changes slows them alike; each figure is the best of ``--rounds``, after an
+untimed run of the first case that fills the MLflow store and warms the caches:
 
 - ``1e3x13`` and ``1e6x13``: 10³ and 10⁶ rows of 13 features (goal: the 10⁶ run's wall at most
   2x the 10³ run's);
@@ -17,7 +17,7 @@ The peak RSS is the run's own (``os.wait4``). ``--conf DIR`` takes the project's
 another checkout (with ``PYTHONPATH`` at its ``src``: the "before").
 
     uv run python benchmarks/tabular.py                    # 1e3, 1e6, 2e6x50; two rounds
-    uv run python benchmarks/tabular.py --cases 1e3x13 --rounds 1   # the smallest: seconds
+    uv run python benchmarks/tabular.py --cases 1e3x13 --rounds 1 --no-warm-up   # the smallest
 """
 
 from __future__ import annotations
@@ -107,7 +107,9 @@ def run_once(project: Path, csv: Path, timeout_s: float, extra: str = "") -> tup
     return seconds, usage.ru_maxrss / 1024  # KiB on Linux
 
 
-def measure(cases: list[str], rounds: int, conf: Path, timeout_s: float) -> list[dict]:
+def measure(
+    cases: list[str], rounds: int, conf: Path, timeout_s: float, *, warm_up: bool = True
+) -> list[dict]:
     """Write each case's CSV, then run the cases in turn, ``rounds`` times; the best of each."""
     with tempfile.TemporaryDirectory(prefix="linear_nets_tabular_") as scratch:
         folder = Path(scratch)
@@ -117,7 +119,7 @@ def measure(cases: list[str], rounds: int, conf: Path, timeout_s: float) -> list
             n, d = CASES[case]
             files[case] = folder / f"{case}.csv"
             sizes[case] = write_csv(files[case], n, d)
-        if rounds > 1:  # untimed: fills the store, warms the caches
+        if warm_up:  # untimed: fills the store, warms the caches
             run_once(project, files[cases[0]], timeout_s)
         seconds: dict[str, list[float]] = {case: [] for case in cases}
         peaks: dict[str, list[float]] = {case: [] for case in cases}
@@ -170,10 +172,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--conf", type=Path, default=ROOT / "conf", help="the project's conf")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per run")
     parser.add_argument("--json", type=Path, help="write the rows to this file")
+    parser.add_argument("--no-warm-up", action="store_true", help="no untimed first run")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
-    rows = measure(args.cases, args.rounds, args.conf.resolve(), args.timeout)
+    rows = measure(
+        args.cases, args.rounds, args.conf.resolve(), args.timeout, warm_up=not args.no_warm_up
+    )
     print(report(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

@@ -34,7 +34,8 @@ def test_the_csv_has_the_rows_and_columns_asked_for(tmp_path: Path, monkeypatch)
 @pytest.mark.slow
 def test_smallest_case_runs_the_pipeline(tmp_path: Path, capsys) -> None:
     out = tmp_path / "rows.json"
-    _load_benchmark().main(["--cases", "1e3x13", "--rounds", "1", "--json", str(out)])
+    args = ["--cases", "1e3x13", "--rounds", "1", "--no-warm-up", "--json", str(out)]
+    _load_benchmark().main(args)
     (row,) = json.loads(out.read_text())
     assert (row["case"], row["n"], row["d"]) == ("1e3x13", 1000, 13)
     assert row["wall_s"] > 0 and row["peak_rss_mb"] > 0
