@@ -18,6 +18,7 @@ on the GPU as a one-process nccl job; elsewhere the table says it was not run.
 
     uv run python benchmarks/scale.py --json rows.json          # n = 1e6, 1e7, 1e8: ~7 GB in /tmp
     uv run python benchmarks/scale.py --quick --json rows.json  # n = 1e4: a few minutes
+    uv run python benchmarks/scale.py --quick --skip-ddp        # the smallest: memory and stream
 
 ``--rates`` measures the stream against the plain read instead: on n rows (default 1e7, in
 partitions of 250 000 rows: 40) it times, in rounds that take turns, a plain pyarrow read
@@ -351,7 +352,7 @@ def measure(root: Path, sizes: dict, timeout_s: float) -> list[dict[str, object]
     """Every case, each in its own process, on data written under ``root`` (removed after)."""
     import torch
 
-    wanted = sorted({*sizes["stream"], *sizes["memory"], sizes["ddp"]})
+    wanted = sorted({*sizes["stream"], *sizes["memory"], *([sizes["ddp"]] if sizes["ddp"] else [])})
     rows: list[dict[str, object]] = []
     try:
         for n in wanted:
@@ -455,6 +456,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--nproc", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
+    parser.add_argument("--skip-ddp", action="store_true", help="no ddp cases (two launches)")
     parser.add_argument("--rates", action="store_true", help="the stream against a plain read")
     parser.add_argument("--n-rates", type=lambda text: int(float(text)), default=10**7)
     parser.add_argument("--rounds", type=int, default=3, help="rounds of --rates; best counts")
@@ -489,6 +491,8 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(run_case(case, Path(folder), args.n, args.nproc, args.device)))
         return
     sizes = QUICK if args.quick else FULL
+    if args.skip_ddp:
+        sizes = {**sizes, "ddp": None}
     started = time.perf_counter()
     rows = measure(args.data, sizes, args.timeout)
     print(report(rows, sizes))
