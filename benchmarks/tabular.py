@@ -9,9 +9,9 @@ untimed run of the first case that fills the MLflow store and warms the caches:
 
 - ``1e3x13`` and ``1e6x13``: 10³ and 10⁶ rows of 13 features (goal: the 10⁶ run's wall at most
   2x the 10³ run's);
-- ``2e6x50``: 2·10⁶ rows of 50 features, a 0.9 GB CSV, trained for 5 epochs (goal: the peak
-  RSS at most about 2x the numeric data, 8 bytes a value, above the 10³ run's peak, which is
-  the imports).
+- ``2e6x50``: 2·10⁶ rows of 50 features, a 2 GB CSV (17 digits a value), trained for 5
+  epochs (goal: the peak RSS at most about 2x the numeric data, 8 bytes a value, above the 10³
+  run's peak, which is the imports).
 
 The peak RSS is the run's own (``os.wait4``). ``--conf DIR`` takes the project's conf from
 another checkout (with ``PYTHONPATH`` at its ``src``: the "before").
