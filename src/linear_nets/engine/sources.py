@@ -215,7 +215,7 @@ def read_partitions(
     the caller's to keep. The next partition is read in a background thread while the caller
     works on the current one (the Parquet reader releases the GIL), so at most two partitions
     are held at once; the threads are shared out as :func:`streaming_threads` says for as long
-    as the iteration runs.
+    as the iteration runs. On a single core the partitions are read in the caller's thread.
     """
     names = sorted(partitions) if order is None else order
     if not names:
@@ -231,6 +231,10 @@ def read_partitions(
         return name, X, y
 
     with streaming_threads():
+        if usable_cores() == 1:  # nothing to overlap with: a thread would only add switches
+            for name in names:
+                yield load(name)
+            return
         pending: _Prefetch | None = _Prefetch(load, names[0])
         try:
             for following in [*names[1:], None]:
@@ -399,7 +403,8 @@ class PartitionSource:
         # beside the SGD steps instead of between them.
         # (torch's thread count is per thread: the steps here take it from this thread's)
         with streaming_threads():
-            for X_all, y_all in _in_background(self._shuffled_blocks(order, batch, generator)):
+            blocks = self._shuffled_blocks(order, batch, generator)
+            for X_all, y_all in blocks if usable_cores() == 1 else _in_background(blocks):
                 yield from self._batches(X_all, y_all, batch)
 
     def _shuffled_blocks(
