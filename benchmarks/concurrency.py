@@ -18,6 +18,7 @@ holding another run's weights or scaler gives another MSE.
     uv run python benchmarks/concurrency.py            # a: 8 runs, b: 8 + 32, c: 8 configurations
     uv run python benchmarks/concurrency.py --quick    # 2 runs, 2 + 4, 2 configurations
     uv run python benchmarks/concurrency.py --skip-server   # without PostgreSQL (a and c only)
+    uv run python benchmarks/concurrency.py --runs 2 --skip-server --skip-sweep   # (a) alone
 """
 
 from __future__ import annotations
@@ -261,12 +262,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="2 runs, 2 + 4, 2 configurations")
     parser.add_argument("--skip-server", action="store_true", help="no PostgreSQL case (b)")
     parser.add_argument("--keep", action="store_true", help="keep the project copies and logs")
-    return parser.parse_args(argv)
+    parser.add_argument("--runs", type=int, help="boston runs at once in (a) and (b)")
+    parser.add_argument("--skip-sweep", action="store_true", help="no sweep speed case (c)")
+    args = parser.parse_args(argv)
+    if args.runs is not None and args.runs < 1:
+        parser.error(f"--runs must be at least 1, got {args.runs}")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     runs, sweep_runs, configurations = (2, 4, 2) if args.quick else (8, 32, 8)
+    runs = args.runs or runs
     parent = Path(tempfile.mkdtemp(prefix="concurrency-"))
     print(f"project copies and their logs: {parent}", flush=True)
     try:
@@ -275,13 +282,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             together, swept = case_server(parent, runs, sweep_runs)
             print(together.line(f"b. {runs} boston runs at once, server"), flush=True)
             print(swept.line(f"b. sweep --workers {sweep_runs}, server"), flush=True)
-        sequential, parallel, code_1, code_2 = case_sweep_speed(parent, configurations)
-        print(
-            f"c. sweep of {configurations} configurations, SQLite: --workers 1 {sequential:.1f} s"
-            f" (exit {code_1}), --workers 2 {parallel:.1f} s (exit {code_2}),"
-            f" speedup {sequential / parallel:.2f}",
-            flush=True,
-        )
+        if not args.skip_sweep:
+            sequential, parallel, code_1, code_2 = case_sweep_speed(parent, configurations)
+            print(
+                f"c. sweep of {configurations} configurations, SQLite: --workers 1 "
+                f"{sequential:.1f} s (exit {code_1}), --workers 2 {parallel:.1f} s "
+                f"(exit {code_2}), speedup {sequential / parallel:.2f}",
+                flush=True,
+            )
     finally:
         if not args.keep:
             shutil.rmtree(parent, ignore_errors=True)

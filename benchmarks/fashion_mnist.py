@@ -219,6 +219,17 @@ def measure_epochs(
     return rows, {"baseline": baseline_setup, "ours": ours_setup}
 
 
+def read_test_metrics(path: Path) -> dict[str, Any]:
+    """The test metrics the last run saved: the newest version when the catalog versions the
+    file (``path`` is then a folder of ``<version>/<name>``), else the file itself."""
+    if path.is_dir():
+        from kedro.io import Version
+        from kedro_datasets.json import JSONDataset
+
+        return JSONDataset(filepath=str(path), version=Version(None, None)).load()
+    return json.loads(path.read_text())
+
+
 def measure_default_run(mirror: str | None) -> RunRow:
     """``kedro run --pipeline=fashion_mnist`` with the default parameters, in a subprocess."""
     command = [sys.executable, "-m", "kedro", "run", "--pipeline=fashion_mnist"]
@@ -232,7 +243,7 @@ def measure_default_run(mirror: str | None) -> RunRow:
     wall_s = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"the default run failed:\n{done.stderr[-4000:]}")
-    final = json.loads(TEST_METRICS.read_text())["test_accuracy"]
+    final = read_test_metrics(TEST_METRICS)["test_accuracy"]
     return RunRow(
         case="fashion_mnist-default-run", epochs=defaults()[2].epochs,
         wall_s=round(wall_s, 1), final_test_accuracy=round(final, 4),

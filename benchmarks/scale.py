@@ -25,6 +25,21 @@ on the GPU as a one-process nccl job; elsewhere the table says it was not run.
     uv run python benchmarks/scale.py --json rows.json          # n = 1e6, 1e7, 1e8: ~7 GB in /tmp
     uv run python benchmarks/scale.py --quick --json rows.json  # n = 1e4: a few minutes
     uv run python benchmarks/scale.py --only qr                 # the exact solve: n = 1e6, 1e7
+    uv run python benchmarks/scale.py --quick --skip-ddp        # the smallest: memory and stream
+
+``--rates`` measures the stream against the plain read instead: on n rows (default 1e7, in
+partitions of 250 000 rows: 40) it times, in rounds that take turns, a plain pyarrow read
+(``ParquetFile.iter_batches``, each column to numpy), the project's reader
+(``read_partitions``: partitions to row-major tensors), the streamed normal equations
+(``solve_streamed_least_squares``) and one streamed SGD epoch (``fit`` on a
+``PartitionSource``, batch 4096), each as rows/s and as a share of the plain read, with the
+process pinned to 1 core, 2 cores and all of them (``os.sched_setaffinity``); then each case's
+peak RSS in a process of its own beside that process's footprint after its imports.
+``--format pandas`` reads the partitions through ``pandas.ParquetDataset`` instead of the
+catalog's ``ArrowParquetDataset`` (with ``PYTHONPATH`` at an older ``src``: the "before").
+
+    uv run python benchmarks/scale.py --rates                 # n = 1e7: 650 MB in /tmp
+    uv run python benchmarks/scale.py --rates --n-rates 1e5 --rounds 1   # seconds
 """
 
 from __future__ import annotations
@@ -86,14 +101,17 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _dataset(folder: Path):
-    """The catalog's ``synthetic_large_data`` (its Parquet options), written in ``folder``."""
+def _dataset(folder: Path, fmt: str = "catalog"):
+    """The catalog's ``synthetic_large_data`` (its Parquet options), written in ``folder``;
+    ``fmt="pandas"`` reads the partitions through ``pandas.ParquetDataset`` instead."""
     import yaml
     from kedro.io import AbstractDataset
 
     catalog = yaml.safe_load((ROOT / "conf" / "base" / "catalog_synthetic_large.yml").read_text())
     config = {**catalog["synthetic_large_data"], "path": str(folder)}
     config.pop("metadata", None)
+    if fmt == "pandas":
+        config["dataset"] = {**config["dataset"], "type": "pandas.ParquetDataset"}
     return AbstractDataset.from_config("synthetic_large_data", config)
 
 
@@ -243,6 +261,142 @@ def run_case(case: str, folder: Path, n: int, nproc: int, device: str) -> dict[s
     )
 
 
+RATE_CASES = ("arrow", "reader", "normal_equations", "sgd_epoch")
+"""``arrow`` is the plain pyarrow read every other case is compared with."""
+SHUFFLE_BUFFER = 250_000  # PartitionSource's default
+
+
+def _pin(cores: int | None) -> None:
+    """Run this process (and the threads it starts) on its first ``cores`` cores."""
+    if cores is not None:
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:cores])
+
+
+def _rate_case(case: str, folder: Path, fmt: str):
+    """A callable that runs ``case`` once over the partitions in ``folder``."""
+    if case == "arrow":
+        import pyarrow.parquet as pq
+
+        files = sorted(folder.glob("*.parquet"))
+
+        def read() -> None:
+            for path in files:
+                for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536):
+                    for column in batch.columns:
+                        column.to_numpy()
+
+        return read
+    from linear_nets.engine import PartitionSource, TrainConfig, build_model, fit
+    from linear_nets.engine.sources import read_partitions
+    from linear_nets.pipelines.synthetic_large.nodes import solve_streamed_least_squares
+
+    partitions = _dataset(folder, fmt).load()
+    if case == "reader":
+        return lambda: sum(len(y) for _name, _X, y in read_partitions(partitions, "y"))
+    if case == "normal_equations":
+        return lambda: solve_streamed_least_squares(partitions)
+    rows = solve_streamed_least_squares(partitions)["partition_rows"]
+    config = TrainConfig(device="cpu", optimizer="sgd", lr=LR, epochs=1, batch_size=BATCH)
+
+    def epoch() -> None:
+        source = PartitionSource(partitions, rows, batch_size=BATCH, shuffle_buffer=SHUFFLE_BUFFER)
+        fit(build_model("linear", D), source, config)
+
+    return epoch
+
+
+def run_rates(folder: Path, n: int, rounds: int, fmt: str) -> dict[str, object]:
+    """Every rate case in turn, ``rounds`` times, in this (pinned) process: the best seconds."""
+    import torch
+
+    _warm_up()
+    runs = {case: _rate_case(case, folder, fmt) for case in RATE_CASES}
+    seconds: dict[str, list[float]] = {case: [] for case in RATE_CASES}
+    for _ in range(rounds):
+        for case, run in runs.items():
+            started = time.perf_counter()
+            run()
+            seconds[case].append(time.perf_counter() - started)
+    best = {case: min(values) for case, values in seconds.items()}
+    return {
+        "n": n,
+        "cores": len(os.sched_getaffinity(0)),
+        "torch_threads": torch.get_num_threads(),
+        "format": fmt,
+        "seconds": best,
+        "share_of_arrow": {case: best["arrow"] / best[case] for case in RATE_CASES},
+    }
+
+
+def run_rss(case: str, folder: Path, fmt: str) -> dict[str, object]:
+    """``case`` once in this fresh process: its peak RSS, and the RSS after the imports."""
+    import pyarrow.parquet  # noqa: F401  (the imports every case pays)
+    import torch  # noqa: F401
+
+    import linear_nets.engine
+    import linear_nets.pipelines.synthetic_large.nodes  # noqa: F401
+
+    _warm_up()
+    imports = _peak_rss_mb()
+    run = _rate_case(case, folder, fmt)
+    run()
+    return {"case": case, "imports_mb": imports, "peak_rss_mb": _peak_rss_mb()}
+
+
+def measure_rates(
+    root: Path, n: int, rounds: int, fmt: str, *, timeout_s: float, keep: bool
+) -> list[dict[str, object]]:
+    """The rates with 1 core, 2 cores and all of them, then each case's peak RSS (all cores)."""
+    folder = _folder(root, n)
+    total = len(os.sched_getaffinity(0))
+    try:
+        if not (folder.exists() and any(folder.glob("*.parquet"))):
+            _child(["--generate", str(folder), "--n", str(n)], timeout_s)
+        results = []
+        for cores in sorted({1, min(2, total), total}):
+            args = ["--rate-child", str(folder), "--n", str(n), "--rounds", str(rounds)]
+            args += ["--cores", str(cores), "--format", fmt]
+            results.append(_child(args, timeout_s))
+        for case in RATE_CASES:
+            args = ["--rss-child", case, str(folder), "--format", fmt]
+            results.append(_child(args, timeout_s))
+    finally:
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    return results
+
+
+def report_rates(results: list[dict[str, object]]) -> str:
+    """One line per core count (rows/s and share of the plain read), then the RSS lines."""
+    lines = [
+        f"{'cores':>5} {'torch dflt':>10} {'format':>7} "
+        + " ".join(f"{case + ' rows/s':>24}" for case in RATE_CASES)
+    ]
+    for result in results:
+        if "seconds" not in result:
+            continue
+        cells = []
+        for case in RATE_CASES:
+            rate = result["n"] / result["seconds"][case]
+            cells.append(f"{rate:>14.4g} ({result['share_of_arrow'][case]:.2f}x)")
+        lines.append(
+            f"{result['cores']:>5} {result['torch_threads']:>10} {result['format']:>7} "
+            + " ".join(f"{cell:>24}" for cell in cells)
+        )
+    buffer_mb = 2 * SHUFFLE_BUFFER * (D + 1) * 4 / 2**20
+    for result in results:
+        if "peak_rss_mb" in result:
+            limit = 2 * result["imports_mb"] + buffer_mb
+            lines.append(
+                f"peak RSS {result['case']:<17} {result['peak_rss_mb']:7.0f} MB; imports "
+                f"{result['imports_mb']:.0f} MB; goal <= 2 x imports + shuffle buffer "
+                f"({buffer_mb:.0f} MB) = {limit:.0f} MB"
+            )
+    lines.append("(x: the share of the plain pyarrow read rate; goals: reader >= 0.8, "
+                 "normal equations and SGD epoch >= 0.5)")
+    return "\n".join(lines)
+
+
 def _child(args: list[str], timeout_s: float) -> dict[str, object]:
     """Run this script with ``args`` in a fresh process; its last stdout line is its row."""
     command = [sys.executable, str(Path(__file__).resolve()), *args]
@@ -259,7 +413,10 @@ def measure(root: Path, sizes: dict, timeout_s: float) -> list[dict[str, object]
     """Every case, each in its own process, on data written under ``root`` (removed after)."""
     import torch
 
-    wanted = sorted({*sizes["stream"], *sizes["memory"], *sizes["exact"]} | {sizes["ddp"]} - {None})
+    wanted = sorted(
+        {*sizes["stream"], *sizes["memory"], *sizes["exact"]}
+        | ({sizes["ddp"]} if sizes["ddp"] else set())
+    )
     rows: list[dict[str, object]] = []
     try:
         for n in wanted:
@@ -404,7 +561,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--nproc", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
+    parser.add_argument("--skip-ddp", action="store_true", help="no ddp cases (two launches)")
+    parser.add_argument("--rates", action="store_true", help="the stream against a plain read")
+    parser.add_argument("--n-rates", type=lambda text: int(float(text)), default=10**7)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --rates; best counts")
+    parser.add_argument("--format", choices=("catalog", "pandas"), default="catalog")
+    parser.add_argument("--keep", action="store_true", help="keep the --rates partitions")
+    parser.add_argument("--rate-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--rss-child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--cores", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.rate_child:
+        _pin(args.cores)
+        print(json.dumps(run_rates(args.rate_child, args.n, args.rounds, args.format)))
+        return
+    if args.rss_child:
+        print(json.dumps(run_rss(args.rss_child[0], Path(args.rss_child[1]), args.format)))
+        return
+    if args.rates:
+        results = measure_rates(
+            args.data, args.n_rates, args.rounds, args.format, timeout_s=args.timeout,
+            keep=args.keep,
+        )
+        print(report_rates(results))
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+        return
     if args.generate:
         generate(args.generate, args.n)
         print(json.dumps({"generated": args.n}))
@@ -416,6 +598,8 @@ def main(argv: list[str] | None = None) -> None:
     sizes = {**(QUICK if args.quick else FULL), "exact": EXACT["quick" if args.quick else "full"]}
     if args.only == "qr":
         sizes.update(stream=(), memory=(), ddp=None)
+    if args.skip_ddp:
+        sizes["ddp"] = None
     started = time.perf_counter()
     rows = measure(args.data, sizes, args.timeout)
     print(report(rows, sizes))

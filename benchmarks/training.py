@@ -1,4 +1,4 @@
-"""The engine's training against the tutorials' ``DataLoader(TensorDataset)`` loop, side by side.
+"""The engine's training against plain-PyTorch loops and a hand-written floor, side by side.
 
 Both sides train the same ``nn.Linear`` model from the same initial weights with the same MSE
 loss, ``torch.optim.SGD``, learning rate, batch size and number of epochs, on the same synthetic
@@ -21,10 +21,26 @@ the tensors once per batch instead of once per row and collating::
     sampler = BatchSampler(RandomSampler(dataset), batch_size, drop_last=False)
     loader = DataLoader(dataset, sampler=sampler, batch_size=None)
 
+The plain loop most people would write next, without any ``DataLoader``: tensors on the
+device, one ``randperm`` per epoch and an indexing per batch::
+
+    order = torch.randperm(n, device=device)
+    for start in range(0, n, batch_size):
+        rows = order[start : start + batch_size]
+        loss = loss_fn(model(X[rows]), y[rows])
+        ...
+
+And the floor, what the arithmetic costs without autograd or an optimizer object: the same
+``randperm``, each batch gathered with ``torch.index_select`` into one preallocated buffer,
+the gradient of the mean squared error written out by hand (``2/m Xᵀr`` and ``2/m Σr``) and
+applied in place.
+
 Ours is ``linear_nets.engine.train`` (tensors moved to the device once, one shuffle per
-epoch, slices of it), which in addition records the epoch loss and checks for divergence.
-Each side's time covers everything from the tensors in memory to the trained model (loader or
-batches, moving data to the device, every epoch) and is the best of ``--repeat`` runs.
+epoch, its rows gathered 8 MB at a time into one buffer, slices of it), which in addition
+records the epoch loss and checks for divergence. Each side's time covers everything from the
+tensors in memory to the trained model (loader or batches, moving data to the device, every
+epoch) and is the best of ``--repeat`` runs; the sides take turns (one run of each per round),
+so a machine whose load changes slows them alike.
 
 Run ``uv run python benchmarks/training.py`` (a couple of minutes on two CPU cores), or
 ``--quick`` for a few seconds; ``--json PATH`` writes the rows.
@@ -65,7 +81,9 @@ seconds."""
 @dataclass(frozen=True)
 class Row:
     """One measured case; ``speedup`` is ``baseline_s / ours_s`` (against
-    ``DataLoader(shuffle=True)``), ``speedup_vs_batch_sampler`` is ``batch_sampler_s / ours_s``."""
+    ``DataLoader(shuffle=True)``), ``speedup_vs_batch_sampler`` is ``batch_sampler_s / ours_s``,
+    ``speedup_vs_randperm`` is ``randperm_s / ours_s`` and ``ours_vs_floor`` is
+    ``ours_s / floor_s`` (how many times the hand-written floor the engine takes)."""
 
     case: str
     device: str
@@ -75,9 +93,13 @@ class Row:
     epochs: int
     baseline_s: float
     batch_sampler_s: float
+    randperm_s: float
+    floor_s: float
     ours_s: float
     speedup: float
     speedup_vs_batch_sampler: float
+    speedup_vs_randperm: float
+    ours_vs_floor: float
 
 
 def plan(n: int) -> tuple[int, int]:
@@ -135,6 +157,49 @@ def batch_sampler_loop(
     return model
 
 
+def randperm_loop(
+    X: torch.Tensor, y: torch.Tensor, device: torch.device, batch_size: int, epochs: int
+) -> torch.nn.Module:
+    """The plain loop without a DataLoader: tensors on the device, ``randperm``, ``X[rows]``."""
+    torch.manual_seed(SEED)
+    model = build_model("linear", X.shape[1], seed=SEED).to(device)
+    loss_fn = get_loss("mse")
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    X, y = X.to(device), y.to(device)
+    for _ in range(epochs):
+        order = torch.randperm(len(X), device=device)
+        for start in range(0, len(X), batch_size):
+            rows = order[start : start + batch_size]
+            loss = loss_fn(model(X[rows]), y[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model
+
+
+@torch.no_grad()
+def floor_loop(
+    X: torch.Tensor, y: torch.Tensor, device: torch.device, batch_size: int, epochs: int
+) -> torch.nn.Module:
+    """The floor: the same SGD with the MSE gradient by hand, batches gathered into one
+    preallocated buffer, no autograd and no optimizer object."""
+    model = build_model("linear", X.shape[1], seed=SEED).to(device)
+    w, b = model.net.weight[0], model.net.bias  # views: updated in place
+    X, y = X.to(device), y.to(device)
+    X_buffer, y_buffer = X.new_empty((batch_size, X.shape[1])), y.new_empty(batch_size)
+    for _ in range(epochs):
+        order = torch.randperm(len(X), device=device)
+        for start in range(0, len(X), batch_size):
+            rows = order[start : start + batch_size]
+            m = len(rows)
+            X_batch = torch.index_select(X, 0, rows, out=X_buffer[:m])
+            y_batch = torch.index_select(y, 0, rows, out=y_buffer[:m])
+            residual = torch.addmv(b.expand(m), X_batch, w).sub_(y_batch)  # X w + b - y
+            w.sub_(X_batch.T @ residual, alpha=2 * LR / m)  # d mean(r²) / dw = 2/m Xᵀr
+            b.sub_(residual.sum(), alpha=2 * LR / m)
+    return model
+
+
 def engine(
     X: torch.Tensor, y: torch.Tensor, device: torch.device, batch_size: int, epochs: int
 ) -> torch.nn.Module:
@@ -146,18 +211,31 @@ def engine(
     return train("linear", X, y, config, name="benchmark").model
 
 
-def best_time(
-    run: Callable[..., torch.nn.Module], repeat: int, *args: object
-) -> tuple[float, torch.nn.Module]:
-    """The fastest of ``repeat`` runs in seconds, and the model the last run trained."""
-    times = []
+LOOPS: dict[str, Callable[..., torch.nn.Module]] = {
+    "baseline": tutorial_loop,
+    "batch_sampler": batch_sampler_loop,
+    "randperm": randperm_loop,
+    "floor": floor_loop,
+    "ours": engine,
+}
+"""Every side, in the order each round runs them."""
+
+
+def interleaved_times(
+    repeat: int, *args: object
+) -> tuple[dict[str, float], dict[str, torch.nn.Module]]:
+    """Each side's fastest of ``repeat`` runs in seconds, the sides taking turns (one run of
+    each per round), and the model each side's last run trained."""
+    times: dict[str, list[float]] = {name: [] for name in LOOPS}
+    models: dict[str, torch.nn.Module] = {}
     for _ in range(repeat):
-        started = time.perf_counter()
-        model = run(*args)
-        if any(p.is_cuda for p in model.parameters()):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - started)
-    return min(times), model
+        for name, run in LOOPS.items():
+            started = time.perf_counter()
+            models[name] = run(*args)
+            if any(p.is_cuda for p in models[name].parameters()):
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - started)
+    return {name: min(values) for name, values in times.items()}, models
 
 
 @torch.no_grad()
@@ -172,18 +250,19 @@ def measure(n: int, device: torch.device, repeat: int) -> tuple[Row, float, floa
     final MSE."""
     X, y = synthetic_data(n, N_FEATURES)
     batch_size, epochs = plan(n)
-    args = (X, y, device, batch_size, epochs)
-    baseline_s, baseline_model = best_time(tutorial_loop, repeat, *args)
-    batch_sampler_s, _ = best_time(batch_sampler_loop, repeat, *args)
-    ours_s, our_model = best_time(engine, repeat, *args)
+    seconds, models = interleaved_times(repeat, X, y, device, batch_size, epochs)
+    ours_s = seconds["ours"]
     row = Row(
         case=CASE, device=device.type, n=n, d=N_FEATURES, batch_size=batch_size, epochs=epochs,
-        # full precision: each speedup is exactly the ratio of two of these
-        baseline_s=baseline_s, batch_sampler_s=batch_sampler_s, ours_s=ours_s,
-        speedup=round(baseline_s / ours_s, 1),
-        speedup_vs_batch_sampler=round(batch_sampler_s / ours_s, 1),
+        # full precision: each ratio is exactly the ratio of two of these
+        baseline_s=seconds["baseline"], batch_sampler_s=seconds["batch_sampler"],
+        randperm_s=seconds["randperm"], floor_s=seconds["floor"], ours_s=ours_s,
+        speedup=round(seconds["baseline"] / ours_s, 1),
+        speedup_vs_batch_sampler=round(seconds["batch_sampler"] / ours_s, 1),
+        speedup_vs_randperm=round(seconds["randperm"] / ours_s, 2),
+        ours_vs_floor=round(ours_s / seconds["floor"], 2),
     )
-    return row, mse(baseline_model, X, y), mse(our_model, X, y)
+    return row, mse(models["baseline"], X, y), mse(models["ours"], X, y)
 
 
 def devices() -> list[torch.device]:
@@ -197,24 +276,26 @@ def devices() -> list[torch.device]:
 def warm_up(device: torch.device) -> None:
     """One small run of each side, so first-call costs (CUDA context, imports) go untimed."""
     X, y = synthetic_data(512, N_FEATURES)
-    tutorial_loop(X, y, device, 64, 1)
-    batch_sampler_loop(X, y, device, 64, 1)
-    engine(X, y, device, 64, 1)
+    for run in LOOPS.values():
+        run(X, y, device, 64, 1)
 
 
 def format_table(results: Sequence[tuple[Row, float, float]]) -> str:
     """A plain-text table of the rows with each side's final MSE."""
     header = (
         f"{'case':<15} {'device':<6} {'n':>9} {'d':>3} {'batch':>6} {'epochs':>6} "
-        f"{'shuffle s':>10} {'sampler s':>10} {'ours s':>9} {'vs shuffle':>10} "
-        f"{'vs sampler':>10} {'MSE baseline':>13} {'MSE ours':>10}"
+        f"{'shuffle s':>10} {'sampler s':>10} {'randperm s':>10} {'floor s':>9} {'ours s':>9} "
+        f"{'vs shuffle':>10} {'vs sampler':>10} {'vs randperm':>11} {'÷ floor':>8} "
+        f"{'MSE baseline':>13} {'MSE ours':>10}"
     )
     lines = [header, "-" * len(header)]
     for row, baseline_mse, our_mse in results:
         lines.append(
             f"{row.case:<15} {row.device:<6} {row.n:>9} {row.d:>3} {row.batch_size:>6} "
             f"{row.epochs:>6} {row.baseline_s:>10.3f} {row.batch_sampler_s:>10.3f} "
-            f"{row.ours_s:>9.4f} {row.speedup:>9.1f}x {row.speedup_vs_batch_sampler:>9.1f}x "
+            f"{row.randperm_s:>10.4f} {row.floor_s:>9.4f} {row.ours_s:>9.4f} "
+            f"{row.speedup:>9.1f}x {row.speedup_vs_batch_sampler:>9.1f}x "
+            f"{row.speedup_vs_randperm:>10.2f}x {row.ours_vs_floor:>7.2f}x "
             f"{baseline_mse:>13.3g} {our_mse:>10.3g}"
         )
     return "\n".join(lines)
@@ -258,7 +339,10 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
         f"median speedup {statistics.median(row.speedup for row in rows):.1f}x against "
         "DataLoader(shuffle=True), "
         f"{statistics.median(row.speedup_vs_batch_sampler for row in rows):.1f}x against "
-        "DataLoader over a BatchSampler"
+        "DataLoader over a BatchSampler, "
+        f"{statistics.median(row.speedup_vs_randperm for row in rows):.2f}x against the plain "
+        f"randperm loop; ours takes {statistics.median(row.ours_vs_floor for row in rows):.2f}x "
+        "the hand-written floor (median over the rows)"
     )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

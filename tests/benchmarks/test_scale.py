@@ -1,9 +1,8 @@
-"""A smoke test of benchmarks/scale.py --quick: every case runs and writes the promised rows."""
+"""benchmarks/scale.py: its smallest cases run and give the promised rows."""
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
 from pathlib import Path
 
@@ -34,35 +33,6 @@ def _load_benchmark():
     return module
 
 
-@pytest.mark.slow
-def test_quick_run_writes_every_case(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    out = tmp_path / "rows.json"
-    data = tmp_path / "data"
-    _load_benchmark().main(["--quick", "--json", str(out), "--data", str(data), "--timeout", "900"])
-
-    rows = json.loads(out.read_text())
-    assert all(set(row) == KEYS for row in rows)
-    cases = sorted((row["case"], row["nproc"]) for row in rows)
-    assert cases == [
-        ("ddp", 1), ("ddp", 2), ("memory", 1), ("qr", 1), ("read", 1), ("stream", 1)
-    ]  # fmt: skip
-    exact = [row for row in rows if row["case"] in ("read", "qr")]
-    rows = [row for row in rows if row not in exact]
-    [qr] = [row for row in exact if row["case"] == "qr"]
-    assert qr["rel_diff_vs_lstsq"] < 1e-10 and qr["rows_per_s"] > 0
-    for row in rows:
-        assert row["n"] == 10_000 and row["d"] == 16
-        assert row["seconds"] > 0 and row["rows_per_s"] > 0 and row["peak_rss_mb"] > 0
-        assert row["train_mse"] >= row["optimum_mse"] * (1 - 1e-9) > 0
-    ddp = {row["nproc"]: row for row in rows if row["case"] == "ddp"}
-    assert ddp[1]["max_param_diff_vs_single"] is None
-    assert ddp[2]["max_param_diff_vs_single"] < 1e-5
-    assert not data.exists()  # the data are removed after the run
-    printed = capsys.readouterr().out
-    assert "streaming / in-memory throughput" in printed and "CUDA + nccl" in printed
-    assert "streamed QR / Parquet read rate at n=1e+04" in printed
-
-
 def test_the_exact_rows_report_the_share_of_the_read_rate() -> None:
     benchmark = _load_benchmark()
     row = dict.fromkeys(benchmark.KEYS)
@@ -81,3 +51,32 @@ def test_epochs_make_about_two_thousand_steps() -> None:
     benchmark = _load_benchmark()
     assert benchmark._epochs(10**8) == benchmark._epochs(10**7) == 1
     assert benchmark._epochs(10**6) == 9
+
+
+@pytest.mark.slow
+def test_smallest_cases_in_process(tmp_path: Path) -> None:
+    # what the children of ``--quick --skip-ddp`` and of ``--rates`` run, here at n = 1e4
+    # (4 partitions) in this process: the DDP launches run in tests/engine/test_distributed.py
+    benchmark = _load_benchmark()
+    folder = tmp_path / "n1e4"
+    benchmark.generate(folder, 10_000)
+    rows = [benchmark.run_case(case, folder, 10_000, 1, "cpu") for case in ("memory", "stream")]
+    exact = [benchmark.run_case(case, folder, 10_000, 1, "cpu") for case in ("read", "qr")]
+    assert exact[1]["rel_diff_vs_lstsq"] < 1e-10 and exact[1]["rows_per_s"] > 0
+    assert "streamed QR / Parquet read rate" in benchmark.report_exact([*exact, exact[0]])
+    for row in rows:
+        assert set(row) == KEYS | {"params"}
+        assert row["seconds"] > 0 and row["rows_per_s"] > 0 and row["peak_rss_mb"] > 0
+        assert row["train_mse"] >= row["optimum_mse"] * (1 - 1e-9) > 0
+        row.pop("params")
+    sizes = {**benchmark.QUICK, "ddp": None}
+    assert "streaming / in-memory throughput" in benchmark.report(rows, sizes)
+
+    result = benchmark.run_rates(folder, 10_000, rounds=1, fmt="catalog")
+    assert set(result["seconds"]) == set(benchmark.RATE_CASES)
+    assert all(seconds > 0 for seconds in result["seconds"].values())
+    assert result["share_of_arrow"]["arrow"] == 1.0
+    rss = benchmark.run_rss("reader", folder, "catalog")
+    assert rss["peak_rss_mb"] >= rss["imports_mb"] > 0
+    printed = benchmark.report_rates([result, rss])
+    assert "reader rows/s" in printed and "peak RSS reader" in printed

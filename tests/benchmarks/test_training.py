@@ -12,7 +12,8 @@ import torch
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "training.py"
 KEYS = {
     "case", "device", "n", "d", "batch_size", "epochs",
-    "baseline_s", "batch_sampler_s", "ours_s", "speedup", "speedup_vs_batch_sampler",
+    "baseline_s", "batch_sampler_s", "randperm_s", "floor_s", "ours_s",
+    "speedup", "speedup_vs_batch_sampler", "speedup_vs_randperm", "ours_vs_floor",
 }  # fmt: skip
 
 
@@ -32,7 +33,9 @@ def test_benchmark_runs_at_n_1000(tmp_path: Path, capsys) -> None:
     (row,) = json.loads(out.read_text())
     assert set(row) == KEYS
     assert (row["device"], row["n"], row["d"]) == ("cpu", 1000, 13)
-    assert row["baseline_s"] > 0 and row["batch_sampler_s"] > 0 and row["ours_s"] > 0
+    assert all(row[key] > 0 for key in ("baseline_s", "batch_sampler_s", "randperm_s", "floor_s"))
+    assert row["ours_s"] > 0
+    assert row["ours_vs_floor"] == round(row["ours_s"] / row["floor_s"], 2)
     assert row["speedup"] == round(row["baseline_s"] / row["ours_s"], 1)
     assert row["speedup_vs_batch_sampler"] == round(row["batch_sampler_s"] / row["ours_s"], 1)
     assert "speedup" in capsys.readouterr().out
@@ -49,5 +52,5 @@ def test_every_loop_learns_the_same_model() -> None:
     benchmark = _load_benchmark()
     X, y = benchmark.synthetic_data(2000, 13)
     cpu = torch.device("cpu")
-    for loop in (benchmark.tutorial_loop, benchmark.batch_sampler_loop, benchmark.engine):
+    for loop in benchmark.LOOPS.values():
         assert benchmark.mse(loop(X, y, cpu, 64, 3), X, y) < 0.01, loop.__name__

@@ -210,3 +210,68 @@ def test_missing_row_counts_are_refused(partitions) -> None:
     loaders, rows = partitions
     with pytest.raises(ValueError, match="no row count for partition"):
         PartitionSource(loaders, {"part-00": 30})
+
+
+# --- the Arrow path: pyarrow ParquetFile and Table, decoded without pandas ---
+
+
+def _arrow_file(folder: Path, rows: int = 30) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    y = pa.array([float(i) for i in range(rows)], type=pa.float64())
+    x1 = pa.array([2.0 * i for i in range(rows)], type=pa.float32())
+    x2 = pa.array([None if i == 3 else -i for i in range(rows)], type=pa.int64())
+    path = folder / "part.parquet"
+    # the target between the features, row groups smaller than a record batch
+    pq.write_table(pa.table({"x1": x1, "y": y, "x2": x2}), path, row_group_size=11)
+    return path
+
+
+@pytest.mark.parametrize("block_rows", [7, 16_384])
+def test_a_parquet_file_and_a_table_give_the_rows_pandas_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block_rows: int
+) -> None:
+    import pyarrow.parquet as pq
+
+    from linear_nets.engine.sources import table_to_tensors
+
+    monkeypatch.setattr("linear_nets.engine.sources.ARROW_BLOCK_ROWS", block_rows)
+    path = _arrow_file(tmp_path)
+    X_pandas, y_pandas = table_to_tensors(pd.read_parquet(path), "y")
+    for table in (pq.ParquetFile(path), pq.read_table(path)):
+        X, y = table_to_tensors(table, "y")
+        assert X.dtype == y.dtype == torch.float32 and X.is_contiguous()
+        torch.testing.assert_close(X, X_pandas, equal_nan=True)
+        torch.testing.assert_close(y, y_pandas)
+    assert torch.isnan(X[3, 1]) and X[4, 1] == -4  # a null becomes NaN
+    y[0] = 1.0  # the caller's own, writable tensors
+
+
+def test_arrow_parquet_dataset_round_trip(tmp_path: Path) -> None:
+    from linear_nets.datasets.arrow_parquet import ArrowParquetDataset
+    from linear_nets.engine.sources import table_to_tensors
+
+    dataset = ArrowParquetDataset(filepath=str(tmp_path / "deep" / "part.parquet"))
+    assert not dataset.exists()
+    dataset.save(pd.DataFrame({"x1": [1.0, 2.0], "y": [3.0, 4.0]}, index=[7, 8]))
+    loaded = dataset.load()
+    assert loaded.schema_arrow.names == ["x1", "y"]  # no index column
+    X, y = table_to_tensors(loaded, "y")
+    assert X.tolist() == [[1.0], [2.0]] and y.tolist() == [3.0, 4.0]
+    with pytest.raises(Exception, match="pyarrow Table or a pandas DataFrame"):
+        dataset.save([1, 2])
+
+
+def test_stopping_a_stream_early_stops_its_threads(partitions) -> None:
+    import threading
+
+    loaders, rows = partitions
+    before = threading.active_count()
+    threads = torch.get_num_threads()
+    source = PartitionSource(loaders, rows, batch_size=4, seed=0, shuffle_buffer=8)
+    batches = iter(source)
+    next(batches)
+    batches.close()
+    assert threading.active_count() == before
+    assert torch.get_num_threads() == threads  # the streaming thread count is undone

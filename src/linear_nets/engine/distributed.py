@@ -1,10 +1,11 @@
 """Data-parallel training with torch.distributed, started by PyTorch's elastic launcher.
 
-:func:`fit_parallel` runs :func:`linear_nets.engine.fit.fit` in ``nproc_per_node`` processes
-on each of ``nnodes`` machines, through ``torch.distributed.launcher.api.elastic_launch``
-(what ``torchrun`` runs). Each process (rank) reads its own share of the partitions, the model
-is wrapped in ``DistributedDataParallel``, which all-reduces the gradients, and only rank 0
-returns the trained model, logs and shows progress.
+:func:`launch` runs the function it is handed in ``nproc_per_node`` processes on each of
+``nnodes`` machines, through ``torch.distributed.launcher.api.elastic_launch`` (what
+``torchrun`` runs), and returns rank 0's value; :func:`linear_nets.engine.fit.fit_parallel`
+hands it the fit loop, as Lightning's trainer hands its launcher the function to run. Inside
+the job the model is wrapped in ``DistributedDataParallel``, which all-reduces the gradients.
+This module imports nothing of the fit loop: the engine reads one way, fit → distributed.
 
 Outside such a job the helpers below are no-ops, so the one fit loop serves both cases.
 """
@@ -14,22 +15,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import pickle
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
 from linear_nets.engine.config import DistributedConfig
-from linear_nets.engine.devices import DeviceError, resolve_device
+from linear_nets.engine.devices import DeviceError
 
-if TYPE_CHECKING:
-    from linear_nets.engine.config import TrainConfig
-    from linear_nets.engine.fit import FitResult
-    from linear_nets.engine.sources import PartitionSource
-
+T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 
@@ -96,28 +92,28 @@ def choose_backend(device: torch.device, backend: str) -> str:
     return chosen
 
 
-def fit_parallel(
-    model: nn.Module,
-    source: PartitionSource,
-    config: TrainConfig,
+def launch(
+    fn: Callable[..., T],
+    args: tuple,
     parallel: DistributedConfig,
+    device: torch.device,
     *,
     name: str = "train",
-) -> FitResult:
-    """Fit ``model`` on ``source`` in this process, or as a DDP job when ``parallel.enabled``.
+) -> T:
+    """Run ``fn(rank_device, *args)`` on every rank of a job; return what rank 0 returned.
 
-    Returns:
-        The fit of rank 0 (model on the CPU for a job).
+    Starts ``parallel.nnodes`` × ``parallel.nproc_per_node`` processes, joins each to the
+    process group on its own device (one GPU per local rank for cuda; the CPU's cores shared
+    out between the local ranks otherwise) and calls ``fn`` there. ``fn`` and ``args`` must
+    pickle (a module-level function; a model as pickled bytes, so that the ranks do not share
+    one set of parameters); ``fn`` finds its share of the work with :func:`rank` and
+    :func:`world_size`.
 
     Raises:
-        TrainingDivergedError: if the loss diverges (on every rank alike).
+        DeviceError: for a backend the device cannot use, or more nccl ranks than GPUs.
         WorkerNodeFinished: on a machine of a multi-machine job that does not hold rank 0.
+        Exception: the error of a failed rank (its own rather than a peer's lost connection).
     """
-    from linear_nets.engine.fit import fit
-
-    if not parallel.enabled:
-        return fit(model, source, config, name=name)
-    device = resolve_device(config.device)
     backend = choose_backend(device, parallel.backend)
     if backend == "nccl" and device.index is None:
         available = torch.cuda.device_count()
@@ -126,17 +122,13 @@ def fit_parallel(
                 f"{name}.distributed.nproc_per_node={parallel.nproc_per_node} needs as many "
                 f"GPUs for nccl, but this machine has {available}"
             )
-    total = parallel.nproc_per_node * parallel.nnodes
-    source.shard(0, total)  # refuses too few partitions before any process starts
-    # Plain pickle bytes, not the module: torch.multiprocessing would hand every rank the
-    # same shared-memory tensors, and each rank's optimizer step would land on all of them.
-    frozen = pickle.dumps(model.cpu())
-    results = _launch(parallel, (frozen, source, config, backend, name))
+    results = _launch(parallel, (fn, args, str(device), backend), backend, name)
     failures = [value for value in results.values() if isinstance(value, BaseException)]
     if failures:
         # A rank's own error explains more than a peer's broken connection caused by it.
         raise min(failures, key=lambda exc: isinstance(exc, dist.DistError))
     if 0 not in results:
+        total = parallel.nproc_per_node * parallel.nnodes
         raise WorkerNodeFinished(
             f"this machine ran ranks {sorted(results)} of {total} and finished its share; "
             "the machine that ran rank 0 saves the model and logs the run"
@@ -144,7 +136,7 @@ def fit_parallel(
     return results[0]
 
 
-def _launch(parallel: DistributedConfig, args: tuple) -> dict[int, Any]:
+def _launch(parallel: DistributedConfig, args: tuple, backend: str, name: str) -> dict[int, Any]:
     """Run :func:`_worker` with ``args`` on every local rank; their results by global rank."""
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
@@ -165,7 +157,7 @@ def _launch(parallel: DistributedConfig, args: tuple) -> dict[int, Any]:
         "Launching %d x %d %s processes (rendezvous %s)",
         parallel.nnodes,
         parallel.nproc_per_node,
-        args[3],
+        backend,
         parallel.rdzv_endpoint,
     )
     elastic = logging.getLogger("torch.distributed.elastic")
@@ -174,21 +166,17 @@ def _launch(parallel: DistributedConfig, args: tuple) -> dict[int, Any]:
     try:
         return elastic_launch(launch, _worker)(*args)
     except ChildFailedError as exc:
-        raise RuntimeError(f"{args[4]}: a training process failed:\n{exc}") from None
+        raise RuntimeError(f"{name}: a training process failed:\n{exc}") from None
     finally:
         elastic.setLevel(level)
 
 
-def _worker(
-    frozen: bytes, source: PartitionSource, config: TrainConfig, backend: str, name: str
-) -> FitResult | BaseException | None:
-    """One rank: join the process group, fit on this rank's share, hand back rank 0's fit."""
-    from linear_nets.engine.fit import fit
-
-    model = pickle.loads(frozen)  # this rank's own copy of the parameters
+def _worker(fn: Callable[..., Any], args: tuple, device_name: str, backend: str) -> Any:
+    """One rank: join the process group on this rank's device and run ``fn``; hand back its
+    value on rank 0 (None elsewhere), or its error on any rank."""
     local_rank = int(os.environ["LOCAL_RANK"])
     local_world = int(os.environ["LOCAL_WORLD_SIZE"])
-    device = resolve_device(config.device)
+    device = torch.device(device_name)
     if device.type == "cuda":
         device = torch.device("cuda", local_rank if device.index is None else device.index)
         torch.cuda.set_device(device)
@@ -196,18 +184,8 @@ def _worker(
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
     dist.init_process_group(backend)
     try:
-        share = source.shard(dist.get_rank(), dist.get_world_size())
-        result = fit(model, share, config.model_copy(update={"device": str(device)}), name=name)
-        if dist.get_rank() != 0:
-            return None
-        from linear_nets.engine.fit import FitResult
-
-        return FitResult(
-            model=result.model.cpu(),
-            history=result.history,
-            device=result.device,
-            seconds=result.seconds,
-        )
+        value = fn(device, *args)
+        return value if dist.get_rank() == 0 else None
     except Exception as exc:  # handed back to the launching process, which raises it
         return exc
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import pickle
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -13,13 +14,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from linear_nets.engine import distributed
-from linear_nets.engine.config import TrainConfig
+from linear_nets.engine.config import DistributedConfig, TrainConfig
 from linear_nets.engine.devices import resolve_device
 from linear_nets.engine.losses import get_loss
 from linear_nets.engine.models import build_model
 from linear_nets.engine.optim import build_optimizer, get_schedule, set_lr
 from linear_nets.engine.solvers import SOLVERS
-from linear_nets.engine.sources import Source, TensorSource
+from linear_nets.engine.sources import PartitionSource, Source, TensorSource
 
 logger = logging.getLogger(__name__)
 
@@ -118,28 +119,30 @@ def fit(
         _announce(model, device, config)
     started = time.perf_counter()
     first_loss: float | None = None
-    step, total_steps = 0, config.epochs * len(source)
+    step, total_steps, lr = 0, config.epochs * len(source), None
     with _progress(name, enabled=main) as progress:
         task = progress.add_task(name, total=config.epochs, loss="")
         for epoch in range(1, config.epochs + 1):
             stepped.train()
-            # [loss, rows, *metrics], summed on the device; one host sync per epoch
-            sums = torch.zeros(2 + len(metrics), device=device, dtype=_sum_dtype(device))
+            # The loss and metrics summed on the device (one host sync per epoch), each with
+            # one in-place op per step: a few small ops per step are a tenth of a small epoch.
+            loss_sum, metric_sums, rows = *_zero_sums(device, len(metrics)), 0
             with distributed.join(stepped):
                 for X_batch, y_batch in source:
-                    set_lr(optimizer, schedule(config.lr, step, total_steps))
+                    if (step_lr := schedule(config.lr, step, total_steps)) != lr:
+                        set_lr(optimizer, step_lr)  # only when the schedule changes it
+                        lr = step_lr
                     step += 1
                     outputs = stepped(X_batch)
                     loss = loss_fn(outputs, y_batch)
                     optimizer.zero_grad()
                     loss.backward()
                     optimizer.step()
-                    rows = len(y_batch)
-                    sums[0] += loss.detach() * rows
-                    sums[1] += rows
-                    for i, metric in enumerate(metrics.values(), start=2):
-                        sums[i] += metric(outputs.detach(), y_batch) * rows
-            values = _epoch_values(sums, metrics)
+                    rows += len(y_batch)
+                    loss_sum.add_(loss.detach(), alpha=len(y_batch))
+                    for i, metric in enumerate(metrics.values()):
+                        metric_sums[i].add_(metric(outputs.detach(), y_batch), alpha=len(y_batch))
+            values = _epoch_values(loss_sum, rows, metric_sums, metrics)
             epoch_loss = values["train_loss"]
             first_loss = epoch_loss if first_loss is None else first_loss
             _guard(epoch_loss, first_loss, epoch, config, name)
@@ -157,6 +160,53 @@ def fit(
     return FitResult(model=model.eval(), history=history, device=device, seconds=seconds)
 
 
+def fit_parallel(
+    model: nn.Module,
+    source: PartitionSource,
+    config: TrainConfig,
+    parallel: DistributedConfig,
+    *,
+    name: str = "train",
+) -> FitResult:
+    """Fit ``model`` on ``source`` in this process, or as a DDP job when ``parallel.enabled``.
+
+    The job is :func:`linear_nets.engine.distributed.launch` running :func:`_fit_rank`: each
+    rank fits on its share of the partitions.
+
+    Returns:
+        The fit of rank 0 (model on the CPU for a job).
+
+    Raises:
+        TrainingDivergedError: if the loss diverges (on every rank alike).
+        WorkerNodeFinished: on a machine of a multi-machine job that does not hold rank 0.
+    """
+    if not parallel.enabled:
+        return fit(model, source, config, name=name)
+    source.shard(0, parallel.nproc_per_node * parallel.nnodes)  # too few partitions: refused now
+    # Plain pickle bytes, not the module: torch.multiprocessing would hand every rank the
+    # same shared-memory tensors, and each rank's optimizer step would land on all of them.
+    frozen = pickle.dumps(model.cpu())
+    device = resolve_device(config.device)
+    return distributed.launch(
+        _fit_rank, (frozen, source, config, name), parallel, device, name=name
+    )
+
+
+def _fit_rank(
+    device: torch.device, frozen: bytes, source: PartitionSource, config: TrainConfig, name: str
+) -> FitResult:
+    """One rank of :func:`fit_parallel`: its own copy of the model, fitted on its share."""
+    model = pickle.loads(frozen)
+    share = source.shard(distributed.rank(), distributed.world_size())
+    result = fit(model, share, config.model_copy(update={"device": str(device)}), name=name)
+    return FitResult(
+        model=result.model.cpu(),
+        history=result.history,
+        device=result.device,
+        seconds=result.seconds,
+    )
+
+
 def _announce(model: nn.Module, device: torch.device, config: TrainConfig) -> None:
     processes = distributed.world_size()
     logger.info(
@@ -171,14 +221,25 @@ def _announce(model: nn.Module, device: torch.device, config: TrainConfig) -> No
     )
 
 
-def _epoch_values(sums: torch.Tensor, metrics: Mapping[str, Metric]) -> dict[str, float]:
-    """``train_loss`` and ``train_<metric>``: the sums ``[loss, rows, *metrics]`` of every
-    rank added up, divided by the rows."""
+def _epoch_values(
+    loss_sum: torch.Tensor, rows: int, metric_sums: torch.Tensor, metrics: Mapping[str, Metric]
+) -> dict[str, float]:
+    """``train_loss`` and ``train_<metric>``: the sums of the epoch's loss, rows and metrics
+    (each weighted by its batch's rows) of every rank added up, divided by the rows."""
+    counted = torch.tensor([rows], device=loss_sum.device, dtype=loss_sum.dtype)
+    sums = torch.cat([loss_sum.reshape(1), counted, metric_sums])
     sums = distributed.all_reduce_sum(sums)
     totals = (sums / sums[1].clamp_min(1)).tolist()
     values = {"train_loss": totals[0]}
     values.update({f"train_{key}": totals[i] for i, key in enumerate(metrics, start=2)})
     return values
+
+
+def _zero_sums(device: torch.device, n_metrics: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A zero loss sum and ``n_metrics`` zero metric sums on ``device``."""
+    dtype = _sum_dtype(device)
+    loss_sum = torch.zeros((), device=device, dtype=dtype)
+    return loss_sum, torch.zeros(n_metrics, device=device, dtype=dtype)
 
 
 def _sum_dtype(device: torch.device) -> torch.dtype:

@@ -4,9 +4,11 @@ Both kinds are a :class:`Source`: ``len()`` batches per epoch, iterating yields 
 epoch's ``(X, y)`` batches on the training device, ``to(device)`` says which device that is.
 
 - :class:`TensorSource` holds the data on the device: one ``randperm`` per epoch, the
-  shuffled rows gathered ``GATHER_BYTES`` (8 MB) at a time, then contiguous slices (views) of
-  each gathered chunk. No per-row ``Dataset.__getitem__``, no host-to-device copy per batch
-  (what ``DataLoader(TensorDataset)`` does), and no second copy of the whole data.
+  shuffled rows gathered ``GATHER_BYTES`` (8 MB) at a time into one buffer, then contiguous
+  slices (views) of it. No per-row ``Dataset.__getitem__``, no host-to-device copy per batch
+  (what ``DataLoader(TensorDataset)`` does), and no second copy of the whole data. A batch is
+  valid until the next chunk is gathered: use it (as the fit loop does) or clone it before
+  drawing later ones.
 - :class:`PartitionSource` streams partitions (e.g. Parquet files through kedro-datasets'
   ``PartitionedDataset``) that need not fit in memory: the partitions in a seeded random
   order each epoch, their rows shuffled within a buffer of ``shuffle_buffer`` rows, each batch
@@ -16,7 +18,10 @@ epoch's ``(X, y)`` batches on the training device, ``to(device)`` says which dev
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import queue
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -79,36 +84,78 @@ class TensorSource:
         # One gather per chunk of whole batches (about GATHER_BYTES), then views of it: the same
         # rows in the same order as a gather per batch, with few indexing calls for small
         # batches, and no epoch-sized copy (a fresh 150 MB each Fashion-MNIST epoch, 1.7x slower).
+        # The chunk is gathered into one buffer allocated per epoch (``index_select(out=)``):
+        # a fresh 8 MB tensor per chunk costs a third more than the gather itself (page faults).
         order = torch.randperm(self.n, generator=self.generator).to(self.X.device)
         row_bytes = max(self.X[0].numel() * self.X.element_size(), 1)
-        chunk = max(GATHER_BYTES // (row_bytes * self.batch_size), 1) * self.batch_size
+        chunk = min(max(GATHER_BYTES // (row_bytes * self.batch_size), 1) * self.batch_size, self.n)
+        X_buffer = self.X.new_empty((chunk, *self.X.shape[1:]))
+        y_buffer = self.y.new_empty((chunk, *self.y.shape[1:]))
         for first in range(0, self.n, chunk):
             rows = order[first : first + chunk]
-            X, y = self.X.index_select(0, rows), self.y.index_select(0, rows)
+            X = torch.index_select(self.X, 0, rows, out=X_buffer[: len(rows)])
+            y = torch.index_select(self.y, 0, rows, out=y_buffer[: len(rows)])
             for start in range(0, len(rows), self.batch_size):
                 yield X[start : start + self.batch_size], y[start : start + self.batch_size]
+
+
+ARROW_BLOCK_ROWS = 32_768
+"""Rows decoded and copied into the tensors at a time: a block stays in the CPU's cache between
+Parquet's decoder and the row-major copy (whole columns at once ran at a third of the speed)."""
 
 
 def table_to_tensors(table: Any, target: str, *, where: str = "") -> Batch:
     """``(X, y)`` as float32 tensors from a table: ``target`` is y, every other column a feature.
 
+    ``table`` is a ``pyarrow.parquet.ParquetFile`` (what
+    :class:`~linear_nets.datasets.arrow_parquet.ArrowParquetDataset` loads: its record batches
+    are decoded straight into the tensors, without pandas or a whole decoded table), a pyarrow
+    Table, or a pandas DataFrame. X is row-major, filled column by column; nulls become NaN.
+
     Raises:
         ValueError: if ``target`` is missing or the table has no feature column.
     """
-    frame = table.to_pandas() if hasattr(table, "to_pandas") else table
+    if hasattr(table, "iter_batches"):  # a ParquetFile: read lazily
+        names, rows = list(table.schema_arrow.names), table.metadata.num_rows
+    elif hasattr(table, "column_names"):  # a pyarrow Table
+        names, rows = list(table.column_names), table.num_rows
+    else:
+        names, rows = list(table.columns), len(table)
     place = f" in partition {where!r}" if where else ""
-    if target not in frame.columns:
-        raise ValueError(f"no target column {target!r}{place}: columns {list(frame.columns)}")
-    features = [column for column in frame.columns if column != target]
+    if target not in names:
+        raise ValueError(f"no target column {target!r}{place}: columns {names}")
+    features = [column for column in names if column != target]
     if not features:
         raise ValueError(f"no feature columns{place} besides the target {target!r}")
-    # Filled column by column into one row-major float32 array: ``frame[features].to_numpy()``
-    # would make two more copies of the partition (the selection, then the transpose).
-    X = np.empty((len(frame), len(features)), dtype=np.float32)
-    for index, column in enumerate(features):
-        X[:, index] = frame[column].to_numpy()
-    y = np.require(frame[target].to_numpy(dtype=np.float32), requirements=["C", "W"])
+    X = np.empty((rows, len(features)), dtype=np.float32)
+    y = np.empty(rows, dtype=np.float32)
+    if hasattr(table, "iter_batches") or hasattr(table, "column_names"):
+        _fill_from_arrow(table, features, target, X, y)
+    else:  # ``frame[features].to_numpy()`` would copy twice more (the selection, the transpose)
+        for index, name in enumerate(features):
+            X[:, index] = table[name].to_numpy()
+        y[:] = table[target].to_numpy()
     return torch.from_numpy(X), torch.from_numpy(y)
+
+
+def _fill_from_arrow(
+    table: Any, features: list[str], target: str, X: np.ndarray, y: np.ndarray
+) -> None:
+    """Copy a ParquetFile's or Table's columns into ``X`` and ``y``, one record batch of
+    :data:`ARROW_BLOCK_ROWS` at a time (each column of a batch a numpy view where it can be)."""
+    if hasattr(table, "iter_batches"):
+        batches = table.iter_batches(batch_size=ARROW_BLOCK_ROWS, columns=[*features, target])
+    else:
+        batches = table.select([*features, target]).to_batches(max_chunksize=ARROW_BLOCK_ROWS)
+    start = 0
+    for batch in batches:
+        stop = start + batch.num_rows
+        for index in range(len(features)):
+            X[start:stop, index] = batch.column(index).to_numpy(zero_copy_only=False)
+        y[start:stop] = batch.column(len(features)).to_numpy(zero_copy_only=False)
+        start = stop
+    if start != len(y):
+        raise ValueError(f"read {start} rows where the file's metadata promised {len(y)}")
 
 
 def _release_arrow_memory() -> None:
@@ -123,28 +170,126 @@ def _release_arrow_memory() -> None:
         arrow.default_memory_pool().release_unused()
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. under ``taskset``)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def streaming_threads() -> Iterator[int]:
+    """Share the cores between the partition reader and torch while a stream runs.
+
+    The next partition is read and decoded in one background thread (Arrow's pool set to one
+    thread, so the decoding stays in it) while torch works on the current one with the other
+    cores: ``usable_cores() - 1`` intra-op threads, at least 1, and never more than torch was
+    given before (a rank of a data-parallel job already has its share). With both at full
+    width on two cores they fight (the issue's profile: the streamed normal equations took 2.7x
+    as long with torch at 2 threads as at 1). Restored afterwards. torch keeps the count per
+    thread (a new thread starts from the last one set), so the thread that does the arithmetic
+    enters this itself.
+
+    Yields:
+        The number of torch threads chosen.
+    """
+    import pyarrow as pa
+
+    torch_before, arrow_before = torch.get_num_threads(), pa.cpu_count()
+    chosen = max(1, min(torch_before, usable_cores() - 1))
+    torch.set_num_threads(chosen)
+    pa.set_cpu_count(1)
+    try:
+        yield chosen
+    finally:
+        torch.set_num_threads(torch_before)
+        pa.set_cpu_count(arrow_before)
+
+
 def read_partitions(
     partitions: Mapping[str, PartitionLoader], target: str, order: list[str] | None = None
 ) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
     """Load the partitions one at a time (in ``order``, or sorted by id) as ``(id, X, y)``.
 
-    The next partition is read in a background thread while the caller works on the current
-    one (the Parquet reader releases the GIL), so at most two partitions are held at once.
+    X is a row-major float32 ``(rows, features)`` tensor and y a float32 ``(rows,)`` one, both
+    the caller's to keep. The next partition is read in a background thread while the caller
+    works on the current one (the Parquet reader releases the GIL), so at most two partitions
+    are held at once; the threads are shared out as :func:`streaming_threads` says for as long
+    as the iteration runs. On a single core the partitions are read in the caller's thread.
     """
     names = sorted(partitions) if order is None else order
     if not names:
         return
 
     def load(name: str) -> tuple[str, torch.Tensor, torch.Tensor]:
-        X, y = table_to_tensors(partitions[name](), target, where=name)
-        _release_arrow_memory()
+        table = partitions[name]()
+        X, y = table_to_tensors(table, target, where=name)
+        # Record batches of a lazy file leave little behind; a whole decoded table leaves a lot
+        # (and the release costs a quarter of a batch-by-batch read, so only then).
+        if not hasattr(table, "iter_batches"):
+            _release_arrow_memory()
         return name, X, y
 
-    pending = _Prefetch(load, names[0])
-    for following in [*names[1:], None]:
-        current = pending.result()
-        pending = _Prefetch(load, following) if following is not None else None
-        yield current
+    with streaming_threads():
+        if usable_cores() == 1:  # nothing to overlap with: a thread would only add switches
+            for name in names:
+                yield load(name)
+            return
+        pending: _Prefetch | None = _Prefetch(load, names[0])
+        try:
+            for following in [*names[1:], None]:
+                current = pending.result()
+                pending = _Prefetch(load, following) if following is not None else None
+                yield current
+        finally:  # a caller that stops early leaves no read behind
+            if pending is not None:
+                pending.wait()
+
+
+_DONE = object()
+
+
+def _in_background(items: Iterator[Any]) -> Iterator[Any]:
+    """Iterate ``items`` in a background thread, at most one item ahead of the caller; its
+    error is raised here. A caller that stops early stops the thread (and closes ``items``)."""
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(entry: tuple[Any, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((_DONE, None))
+        except BaseException as exc:  # handed to the consumer below
+            put((_DONE, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = ready.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 class _Prefetch:
@@ -162,6 +307,10 @@ class _Prefetch:
 
         self._thread = threading.Thread(target=run, daemon=True)
         self._thread.start()
+
+    def wait(self) -> None:
+        """Wait for the call to end, whatever its outcome."""
+        self._thread.join()
 
     def result(self) -> Any:
         self._thread.join()
@@ -249,9 +398,25 @@ class PartitionSource:
         if batch is None:
             yield from self._whole(order)
             return
-        # Rows wait in one buffer allocated per epoch and refilled in place: each partition is
-        # copied in and dropped, so the memory held is the buffer, its shuffled copy (whose
-        # views are the batches) and the partitions being read, whatever ``n``.
+        # The shuffled blocks are made in a background thread, one block ahead of the batches
+        # taken from them here: on two cores the reading, the copying and the shuffling run
+        # beside the SGD steps instead of between them.
+        # (torch's thread count is per thread: the steps here take it from this thread's)
+        with streaming_threads():
+            blocks = self._shuffled_blocks(order, batch, generator)
+            for X_all, y_all in blocks if usable_cores() == 1 else _in_background(blocks):
+                yield from self._batches(X_all, y_all, batch)
+
+    def _shuffled_blocks(
+        self, order: list[str], batch: int, generator: torch.Generator
+    ) -> Iterator[Batch]:
+        """The rows of the partitions in ``order`` in shuffled blocks of whole batches (the last
+        block takes the rest).
+
+        Rows wait in one buffer allocated per epoch and refilled in place: each partition is
+        copied in and dropped, so the memory held is the buffer, the shuffled copies (whose
+        views are the batches) and the partitions being read, whatever ``n``.
+        """
         capacity = min(max(self.shuffle_buffer, batch), self._share_rows(self.rank))
         waiting: Batch | None = None
         held = 0
@@ -267,14 +432,14 @@ class PartitionSource:
                 if held == capacity:
                     X_all, y_all = self._shuffled(waiting, held, generator)
                     full = held - held % batch
-                    yield from self._batches(X_all[:full], y_all[:full], batch)
+                    yield X_all[:full], y_all[:full]
                     held -= full  # the rest starts the next buffer
                     waiting[0][:held] = X_all[full:]
                     waiting[1][:held] = y_all[full:]
                     del X_all, y_all
             del X, y
         if held and waiting is not None:
-            yield from self._batches(*self._shuffled(waiting, held, generator), batch)
+            yield self._shuffled(waiting, held, generator)
 
     def _whole(self, order: list[str]) -> Iterator[Batch]:
         parts = [(X, y) for _name, X, y in read_partitions(self.partitions, self.target, order)]
