@@ -124,9 +124,9 @@ def test_fit_leaves_the_global_torch_seed_alone() -> None:
 
 
 def test_progress_shows_no_loss_before_the_first_epoch_ends() -> None:
-    from linear_nets.engine.fit import _progress
+    from linear_nets.engine.training import progress_bar
 
-    with _progress("x", enabled=False) as progress:
+    with progress_bar("x", enabled=False) as progress:
         task_id = progress.add_task("x", total=2, loss="")
         (task,) = progress.tasks
 

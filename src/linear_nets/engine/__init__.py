@@ -20,9 +20,10 @@ from linear_nets.engine.config import (
 )
 from linear_nets.engine.devices import DeviceError, resolve_device
 from linear_nets.engine.distributed import WorkerNodeFinished
-from linear_nets.engine.fit import FitResult, TrainingDivergedError, fit, fit_parallel, train
+from linear_nets.engine.fit import fit, fit_parallel, train
 from linear_nets.engine.models import build_model, model_from_state_dict
 from linear_nets.engine.sources import PartitionSource, Source, TensorSource
+from linear_nets.engine.training import FitResult, TrainingDivergedError
 
 __all__ = [
     "DeviceError",

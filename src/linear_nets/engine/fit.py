@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import logging
-import math
 import pickle
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
 from linear_nets.engine import distributed
@@ -21,28 +18,17 @@ from linear_nets.engine.models import build_model
 from linear_nets.engine.optim import build_optimizer, get_schedule, set_lr
 from linear_nets.engine.solvers import SOLVERS
 from linear_nets.engine.sources import PartitionSource, Source, TensorSource
+from linear_nets.engine.training import (
+    EpochCallback,
+    FitResult,
+    Metric,
+    announce,
+    evaluate,
+    guard,
+    progress_bar,
+)
 
 logger = logging.getLogger(__name__)
-
-Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-EpochCallback = Callable[[int, nn.Module, dict[str, float]], None]
-DIVERGENCE_FACTOR = 1e4
-"""An epoch whose loss exceeds the first epoch's by this factor is taken as divergence."""
-
-
-class TrainingDivergedError(RuntimeError):
-    """The loss became non-finite or exploded: the learning rate is too high."""
-
-
-@dataclass(frozen=True)
-class FitResult:
-    """A trained model (on the training device), its per-epoch history and the time taken."""
-
-    model: nn.Module
-    history: dict[str, list[float]]
-    device: torch.device
-    seconds: float
-
 
 def train(
     kind: str,
@@ -116,11 +102,11 @@ def fit(
 
     history: dict[str, list[float]] = {"train_loss": []}
     if main:
-        _announce(model, device, config)
+        announce(model, device, config)
     started = time.perf_counter()
     first_loss: float | None = None
     step, total_steps, lr = 0, config.epochs * len(source), None
-    with _progress(name, enabled=main) as progress:
+    with progress_bar(name, enabled=main) as progress:
         task = progress.add_task(name, total=config.epochs, loss="")
         for epoch in range(1, config.epochs + 1):
             stepped.train()
@@ -145,9 +131,9 @@ def fit(
             values = _epoch_values(loss_sum, rows, metric_sums, metrics)
             epoch_loss = values["train_loss"]
             first_loss = epoch_loss if first_loss is None else first_loss
-            _guard(epoch_loss, first_loss, epoch, config, name)
+            guard(epoch_loss, first_loss, epoch, config, name)
             if val is not None:
-                scores = _evaluate(model, val, loss_fn, metrics)
+                scores = evaluate(model, val, loss_fn, metrics)
                 values.update({f"val_{key}": value for key, value in scores.items()})
             for key, value in values.items():
                 history.setdefault(key, []).append(value)
@@ -207,20 +193,6 @@ def _fit_rank(
     )
 
 
-def _announce(model: nn.Module, device: torch.device, config: TrainConfig) -> None:
-    processes = distributed.world_size()
-    logger.info(
-        "Training %s on %s%s: %s optimizer, lr=%g, %d epochs, batch size %s",
-        type(model).__name__,
-        device,
-        f" x {processes} processes" if processes > 1 else "",
-        config.optimizer,
-        config.lr,
-        config.epochs,
-        config.batch_size or "full",
-    )
-
-
 def _epoch_values(
     loss_sum: torch.Tensor, rows: int, metric_sums: torch.Tensor, metrics: Mapping[str, Metric]
 ) -> dict[str, float]:
@@ -247,47 +219,3 @@ def _sum_dtype(device: torch.device) -> torch.dtype:
     return torch.float32 if device.type == "mps" else torch.float64
 
 
-@torch.no_grad()
-def _evaluate(
-    model: nn.Module,
-    data: tuple[torch.Tensor, torch.Tensor],
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    metrics: Mapping[str, Metric],
-) -> dict[str, float]:
-    model.eval()
-    outputs = model(data[0])
-    scores = {"loss": loss_fn(outputs, data[1])}
-    scores.update({key: metric(outputs, data[1]) for key, metric in metrics.items()})
-    return {key: float(value) for key, value in scores.items()}
-
-
-def _guard(loss: float, first_loss: float, epoch: int, config: TrainConfig, name: str) -> None:
-    if math.isfinite(loss) and loss <= DIVERGENCE_FACTOR * max(first_loss, 1e-12):
-        return
-    what = (
-        "is not finite"
-        if not math.isfinite(loss)
-        else (f"exploded to {loss:.4g} from {first_loss:.4g} in the first epoch")
-    )
-    raise TrainingDivergedError(
-        f"training diverged at epoch {epoch}: the train loss {what}. "
-        f"The learning rate {name}.lr={config.lr:g} ({config.optimizer}) is too high; lower it."
-    )
-
-
-def _progress(name: str, *, enabled: bool = True) -> Progress:
-    """A rich progress bar that stays silent when the output is not a terminal (or not
-    ``enabled``: another rank of the job shows it); the loss appears once an epoch ends."""
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("epochs  {task.fields[loss]}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not (enabled and console.is_terminal),
-        transient=False,
-    )

@@ -32,7 +32,7 @@ from linear_nets.engine.sources import PartitionSource, Source, TensorSource, re
 
 if TYPE_CHECKING:
     from linear_nets.engine.config import TrainConfig
-    from linear_nets.engine.fit import EpochCallback, FitResult, Metric
+    from linear_nets.engine.training import EpochCallback, FitResult, Metric
 
 logger = logging.getLogger(__name__)
 
@@ -109,11 +109,11 @@ def _finish(
     dtype: torch.dtype,
 ) -> dict[str, float]:
     """``values`` with the ``val_`` scores of ``val`` added."""
-    from linear_nets.engine.fit import _evaluate
+    from linear_nets.engine.training import evaluate
 
     if val is not None:
         data = (_on(val[0], device, dtype), _on(val[1], device, dtype))
-        scores = _evaluate(model, data, loss_fn, metrics)
+        scores = evaluate(model, data, loss_fn, metrics)
         values.update({f"val_{key}": value for key, value in scores.items()})
     return values
 
@@ -137,7 +137,7 @@ def solve_lstsq(
         RankDeficientError: naming the collinear columns (x1 … xd, intercept).
         ValueError: for a classifier, or a loss other than ``mse``.
     """
-    from linear_nets.engine.fit import FitResult
+    from linear_nets.engine.training import FitResult
 
     if not hasattr(model, "coefficients") or model.coefficients()[0].ndim != 1:
         raise ValueError(f"{name}.optimizer=lstsq fits a linear regression only")
@@ -202,7 +202,7 @@ def fit_lbfgs(
     Raises:
         TrainingDivergedError: if the loss becomes non-finite or explodes.
     """
-    from linear_nets.engine.fit import FitResult, _announce, _guard, _progress
+    from linear_nets.engine.training import FitResult, announce, guard, progress_bar
 
     _single_process(config)
     metrics = dict(metrics or {})
@@ -233,11 +233,11 @@ def fit_lbfgs(
             total += loss.detach()
         return total
 
-    _announce(model, device, config)
+    announce(model, device, config)
     history: dict[str, list[float]] = {"train_loss": []}
     started = time.perf_counter()
     first_loss: float | None = None
-    with _progress(name) as progress:
+    with progress_bar(name) as progress:
         task = progress.add_task(name, total=config.epochs, loss="")
         for epoch in range(1, config.epochs + 1):
             model.train()
@@ -245,7 +245,7 @@ def fit_lbfgs(
             values = _scores(model.eval(), source, loss_fn, metrics, device=device, dtype=dtype)
             epoch_loss = values["train_loss"]
             first_loss = epoch_loss if first_loss is None else first_loss
-            _guard(epoch_loss, first_loss, epoch, config, name)
+            guard(epoch_loss, first_loss, epoch, config, name)
             values = _finish(
                 model, values, val, loss_fn=loss_fn, metrics=metrics, device=device, dtype=dtype
             )

@@ -1,0 +1,99 @@
+"""What every fit of the engine shares, gradient descent (:mod:`.fit`) and the exact solvers
+(:mod:`.solvers`) alike: the result, the divergence guard, evaluation on held-out rows, the
+progress bar and the line that announces a training."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
+
+from linear_nets.engine import distributed
+from linear_nets.engine.config import TrainConfig
+
+logger = logging.getLogger("linear_nets.engine.fit")
+
+
+Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+EpochCallback = Callable[[int, nn.Module, dict[str, float]], None]
+DIVERGENCE_FACTOR = 1e4
+"""An epoch whose loss exceeds the first epoch's by this factor is taken as divergence."""
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became non-finite or exploded: the learning rate is too high."""
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A trained model (on the training device), its per-epoch history and the time taken."""
+
+    model: nn.Module
+    history: dict[str, list[float]]
+    device: torch.device
+    seconds: float
+
+
+def announce(model: nn.Module, device: torch.device, config: TrainConfig) -> None:
+    processes = distributed.world_size()
+    logger.info(
+        "Training %s on %s%s: %s optimizer, lr=%g, %d epochs, batch size %s",
+        type(model).__name__,
+        device,
+        f" x {processes} processes" if processes > 1 else "",
+        config.optimizer,
+        config.lr,
+        config.epochs,
+        config.batch_size or "full",
+    )
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    metrics: Mapping[str, Metric],
+) -> dict[str, float]:
+    model.eval()
+    outputs = model(data[0])
+    scores = {"loss": loss_fn(outputs, data[1])}
+    scores.update({key: metric(outputs, data[1]) for key, metric in metrics.items()})
+    return {key: float(value) for key, value in scores.items()}
+
+
+def guard(loss: float, first_loss: float, epoch: int, config: TrainConfig, name: str) -> None:
+    if math.isfinite(loss) and loss <= DIVERGENCE_FACTOR * max(first_loss, 1e-12):
+        return
+    what = (
+        "is not finite"
+        if not math.isfinite(loss)
+        else (f"exploded to {loss:.4g} from {first_loss:.4g} in the first epoch")
+    )
+    raise TrainingDivergedError(
+        f"training diverged at epoch {epoch}: the train loss {what}. "
+        f"The learning rate {name}.lr={config.lr:g} ({config.optimizer}) is too high; lower it."
+    )
+
+
+def progress_bar(name: str, *, enabled: bool = True) -> Progress:
+    """A rich progress bar that stays silent when the output is not a terminal (or not
+    ``enabled``: another rank of the job shows it); the loss appears once an epoch ends."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("epochs  {task.fields[loss]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not (enabled and console.is_terminal),
+        transient=False,
+    )
