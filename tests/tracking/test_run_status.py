@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pytest
 from click.testing import CliRunner
 from kedro.io import AbstractDataset
@@ -161,3 +162,38 @@ def test_a_failure_while_publishing_leaves_a_failed_run_and_nothing_else(kedro_p
     assert run.data.metrics == {}
     assert "publishing the run failed" in run.data.tags[END_REASON_TAG]
     assert client.search_model_versions("name = 'boston_linear_regression'") == []
+
+
+def test_runs_clean_removes_what_a_dead_run_registered_and_repairs_the_champion(
+    kedro_project: Path,
+):
+    """SIGKILL between registering and ending: the dead run's version must not stay served."""
+    from linear_nets.tracking import registry
+    from linear_nets.tracking.registry import CHAMPION, Candidate
+
+    finished = subprocess.Popen(["true"])  # a process that is gone: the killed run's owner
+    finished.wait()
+    client = mlflow_client(kedro_project)
+    experiment = client.create_experiment("linear_nets.boston")
+    client.create_registered_model("m")
+    mlflow.set_tracking_uri(f"sqlite:///{kedro_project / 'mlflow.db'}")  # restored by the fixture
+    versions = {}
+    owners = (("good", process_tags(), 4.0), ("dead", process_tags(finished.pid), 3.0))
+    for name, tags, value in owners:
+        run_id = client.create_run(experiment, tags=tags).info.run_id
+        created = client.create_model_version("m", f"runs:/{run_id}/model", run_id=run_id)
+        version = str(created.version)
+        registry.tag_version("m", version, run_id, Candidate("cv_rmse", value, False, "ok"))
+        versions[name] = (run_id, version)
+    client.set_terminated(versions["good"][0], "FINISHED")
+    client.set_registered_model_alias("m", CHAMPION, versions["dead"][1])  # the dead run won
+
+    result = CliRunner().invoke(runs, ["clean"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"KILLED {versions['dead'][0]}" in result.output
+    assert f"deleted m version {versions['dead'][1]}" in result.output
+    assert f"m version {versions['good'][1]} is @champion again" in result.output
+    assert [str(v.version) for v in client.search_model_versions("name = 'm'")] == [
+        versions["good"][1]
+    ]
+    assert str(client.get_model_version_by_alias("m", CHAMPION).version) == versions["good"][1]
