@@ -122,7 +122,8 @@ class LayerNames(HTMLParser):
 
 
 def test_boston_graph_draws_its_layers(chromium: Chromium, viz_site: str, tmp_path: Path):
-    url = f"{viz_site}/?pid=boston"
+    # the modular pipeline expanded (kedro-viz's own URL parameter): its inner layers show too
+    url = f"{viz_site}/?pid=boston&expandAllPipelines=true"
     expected = {"raw", "model_input", "models", "reporting", "model_registry"}
     dom = chromium.wait_for_dom(url, lambda d: expected <= LayerNames(d).shown())
     shown = LayerNames(dom).shown()
