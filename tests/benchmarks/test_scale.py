@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "scale.py"
+from tests.benchmarks import load_benchmark
+
 KEYS = {
     "case",
     "device",
@@ -25,16 +24,10 @@ KEYS = {
 }
 
 
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("benchmark_scale", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_exact_rows_report_the_share_of_the_read_rate() -> None:
-    benchmark = _load_benchmark()
+    benchmark = load_benchmark("scale")
     row = dict.fromkeys(benchmark.KEYS)
     rows = [
         {**row, "case": "read", "n": 10**6, "seconds": 0.5, "rows_per_s": 2e6},
@@ -48,7 +41,7 @@ def test_the_exact_rows_report_the_share_of_the_read_rate() -> None:
 
 
 def test_epochs_make_about_two_thousand_steps() -> None:
-    benchmark = _load_benchmark()
+    benchmark = load_benchmark("scale")
     assert benchmark._epochs(10**8) == benchmark._epochs(10**7) == 1
     assert benchmark._epochs(10**6) == 9
 
@@ -57,7 +50,7 @@ def test_epochs_make_about_two_thousand_steps() -> None:
 def test_smallest_cases_in_process(tmp_path: Path) -> None:
     # what the children of ``--quick --skip-ddp`` and of ``--rates`` run, here at n = 1e4
     # (4 partitions) in this process: the DDP launches run in tests/engine/test_distributed.py
-    benchmark = _load_benchmark()
+    benchmark = load_benchmark("scale")
     folder = tmp_path / "n1e4"
     benchmark.generate(folder, 10_000)
     rows = [benchmark.run_case(case, folder, 10_000, 1, "cpu") for case in ("memory", "stream")]

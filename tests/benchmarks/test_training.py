@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "training.py"
+from tests.benchmarks import load_benchmark
+
 KEYS = {
     "case", "device", "n", "d", "batch_size", "epochs",
     "baseline_s", "batch_sampler_s", "randperm_s", "floor_s", "ours_s",
@@ -17,16 +16,10 @@ KEYS = {
 }  # fmt: skip
 
 
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("benchmark_training", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_benchmark_runs_at_n_1000(tmp_path: Path, capsys) -> None:
-    benchmark = _load_benchmark()
+    benchmark = load_benchmark("training")
     out = tmp_path / "rows.json"
     benchmark.main(["--sizes", "1e3", "--repeat", "1", "--cpu-only", "--json", str(out)])
 
@@ -42,14 +35,14 @@ def test_benchmark_runs_at_n_1000(tmp_path: Path, capsys) -> None:
 
 
 def test_batch_size_and_epochs_per_size() -> None:
-    plan = _load_benchmark().plan
+    plan = load_benchmark("training").plan
     assert plan(10_000) == (256, 5)
     assert plan(100_000) == (1024, 2)
     assert plan(1_000_000) == (4096, 1)
 
 
 def test_every_loop_learns_the_same_model() -> None:
-    benchmark = _load_benchmark()
+    benchmark = load_benchmark("training")
     X, y = benchmark.synthetic_data(2000, 13)
     cpu = torch.device("cpu")
     for loop in benchmark.LOOPS.values():
