@@ -66,14 +66,22 @@ class RunSummaryHook:
             values = catalog.load(name)
             metrics.update({k: v for k, v in values.items() if isinstance(v, int | float)})
         rows: list[tuple[str, str]] = [("model in", model) for _, model in self._models]
+        plots: list[Path] = []
         for name in sorted(pipeline.all_outputs()):
             kind = _kind(name, outputs)
             if kind is None:
+                continue
+            if kind == "plot":  # one row for all of them: they share the run's version folder
+                plots.append(saved_file(catalog, name))
                 continue
             path = _relative(saved_file(catalog, name), root)
             if kind == "predictions":
                 path += f"  ({len(catalog.load(name))} rows)"
             rows.append((kind, path))
+        if plots:
+            where = _relative(plots[0].parent.parent.parent, root)
+            names = ", ".join(plot.name for plot in plots)
+            rows.append(("plots", f"{names} (in {where}/<name>/{plots[0].parent.name}/)"))
         if not metrics and not rows:
             return
         names = ", ".join(run_params.get("pipeline_names") or ["__default__"])

@@ -153,7 +153,7 @@ class Publication:
         ).version
         self.registered.append((registered_name, str(version)))
         registry.tag_version(registered_name, str(version), self.run_id, candidate, digest)
-        logger.info("Registered %s version %s", registered_name, version)
+        logger.debug("Registered %s version %s", registered_name, version)  # the summary says it
 
     def rollback(self) -> list[str]:
         """Put the aliases back as they were and delete the versions this run registered.
