@@ -78,7 +78,7 @@ def test_every_registered_optimizer_and_schedule_is_accepted_and_works_and_no_ot
         weight = torch.nn.Parameter(torch.ones(1))
         weight.grad = torch.ones(1)
         build_optimizer(name, [weight], lr=0.1).step()
-        assert float(weight) < 1.0  # one step down the gradient
+        assert float(weight.detach()) < 1.0  # one step down the gradient
     for name in SOLVERS:
         assert TrainConfig(lr=0.1, epochs=1, optimizer=name).optimizer == name
     for name in SCHEDULES:
