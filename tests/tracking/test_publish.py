@@ -180,3 +180,31 @@ def test_an_identical_retrain_registers_nothing_and_names_the_version_it_equals(
     Publication(run.info.run_id).publish(pipeline, catalog)
     mlflow.end_run()
     assert len(client.search_model_versions("name = 'tiny'")) == 2
+
+
+@pytest.mark.slow  # logs and registers real models
+def test_undoing_a_promotion_gives_the_alias_back_unless_another_run_moved_it(store: Path):
+    client = mlflow.MlflowClient()
+    experiment = client.create_experiment("x")
+
+    def published(folder: str, value: float, bias: float) -> Publication:
+        pipeline, catalog = _catalog(store / folder, _package(value, bias=bias), {"m": 1.0})
+        run = mlflow.start_run(experiment_id=experiment)
+        publication = Publication(run.info.run_id)
+        publication.publish(pipeline, catalog)
+        mlflow.end_run()
+        return publication
+
+    def champion() -> str:
+        return str(client.get_model_version_by_alias("tiny", CHAMPION).version)
+
+    published("first", 3.0, bias=0.1)
+    second = published("second", 2.0, bias=0.2)  # better: version 2 is champion
+    assert champion() == "2"
+    second.rollback()
+    assert champion() == "1"  # given back
+
+    third = published("third", 2.0, bias=0.3)  # version 3, champion
+    published("fourth", 1.0, bias=0.4)  # another run promotes version 4 meanwhile
+    third.rollback()
+    assert champion() == "4"  # the other run's promotion stands

@@ -156,13 +156,15 @@ class Publication:
         logger.debug("Registered %s version %s", registered_name, version)  # the summary says it
 
     def rollback(self) -> list[str]:
-        """Put the aliases back as they were and delete the versions this run registered.
-        Returns ``name/version`` of each deleted version."""
+        """Delete the versions this run registered and give the aliases that pointed at them
+        back to the versions they named before. Returns ``name/version`` of each deleted."""
         from linear_nets.tracking import registry
 
-        for name, before in self._aliases.items():
-            registry.restore_aliases(self.client, name, before)
         deleted = registry.delete_run_versions(self.client, self.run_id)
+        # deleting a version drops the aliases that pointed at it; only those are put back,
+        # so a promotion another run made meanwhile stands
+        for name, before in self._aliases.items():
+            registry.restore_missing_aliases(self.client, name, before)
         tags = self.client.get_run(self.run_id).data.tags
         for tag in (registry.VERSION_TAG, registry.CHAMPION_TAG):  # they no longer hold
             if tag in tags:

@@ -15,6 +15,7 @@ Nothing here imports MLflow or torch at module level.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -386,19 +387,20 @@ def promote_sweep(sweep_id: str, *, tracking_uri: str | None = None) -> list[str
     return lines
 
 
-def restore_aliases(client: Any, name: str, before: dict[str, str]) -> None:
-    """Put the aliases of registered model ``name`` back to ``before`` (``{alias: version}``)."""
+def restore_missing_aliases(client: Any, name: str, before: dict[str, str]) -> None:
+    """Point each alias of ``before`` (``{alias: version}``) that registered model ``name`` no
+    longer has back at its version, where that version still exists; aliases that exist now
+    (another run may have moved them) are left as they are."""
     from mlflow.exceptions import MlflowException
 
     try:
         now = dict(client.get_registered_model(name).aliases)
     except MlflowException:
         return
-    for alias in set(now) - set(before):
-        client.delete_registered_model_alias(name, alias)
     for alias, version in before.items():
-        if now.get(alias) != version:
-            client.set_registered_model_alias(name, alias, version)
+        if alias not in now:
+            with contextlib.suppress(MlflowException):  # that version was deleted meanwhile
+                client.set_registered_model_alias(name, alias, version)
 
 
 def delete_run_versions(client: Any, run_id: str) -> list[str]:
