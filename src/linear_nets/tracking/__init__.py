@@ -1,2 +1,2 @@
-"""Everything MLflow beyond kedro-mlflow: the run's lifecycle (store set-up, status on signals,
-stale-run clean-up), logging deferred until the pipeline succeeded, and the model registry."""
+"""Everything MLflow: the run's lifecycle (store set-up, status on signals, stale-run clean-up),
+publishing what a successful run produced, and the model registry."""
