@@ -13,14 +13,29 @@ import pytest
 from linear_nets.datasets.tabular_file import TabularFileDataset, TabularFileError
 
 
-def test_reads_csv_and_parquet_alike(tmp_path: Path):
+def test_reads_csv_and_parquet_alike_a_table_of_numbers_as_one_float_block(tmp_path: Path):
     table = pd.DataFrame({"rooms": [3, 4, 2], "price": [250.5, 310.0, 180.25]})
     table.to_csv(tmp_path / "houses.csv", index=False)
     table.to_parquet(tmp_path / "houses.PARQUET")
     for name in ("houses.csv", "houses.PARQUET"):
         dataset = TabularFileDataset(filepath=str(tmp_path / name))
         assert dataset.exists()
-        pd.testing.assert_frame_equal(dataset.load(), table)
+        loaded = dataset.load()
+        pd.testing.assert_frame_equal(loaded, table.astype("float64"))
+        values = loaded.to_numpy()
+        assert values.base is not None and values.strides[0] == 8  # a view of one block
+
+
+def test_a_csv_read_in_chunks_keeps_every_row_and_its_line(tmp_path: Path, monkeypatch):
+    from linear_nets.datasets import tabular_file
+
+    monkeypatch.setattr(tabular_file, "CSV_CHUNK_ROWS", 4)
+    path = tmp_path / "long.csv"
+    path.write_text("a,b\n" + "".join(f"{i},{2 * i}\n" for i in range(9)) + "\n7,word\n")
+    loaded = TabularFileDataset(filepath=str(path)).load()
+    assert len(loaded) == 11 and loaded["a"].iloc[8] == 8
+    assert loaded.iloc[9].isna().all()  # the blank line 11 stays row 9
+    assert loaded["b"].iloc[10] == "word" and loaded["b"].iloc[3] == 6  # mixed: kept as written
 
 
 def test_keeps_blank_csv_lines_as_empty_rows_so_positions_stay_lines(tmp_path: Path):
@@ -111,7 +126,7 @@ def test_semicolon_tab_and_decimal_comma_csvs_read_as_numbers(
     loaded = TabularFileDataset(filepath=str(path), **options).load()
     expected = pd.DataFrame({"rooms": [3, 4, 2], "area": [85.5, 120, 60.25]})
     expected["price"] = [250.5, 310.0, 180.25]
-    pd.testing.assert_frame_equal(loaded, expected)
+    pd.testing.assert_frame_equal(loaded, expected.astype("float64"))
 
 
 def test_a_comma_csv_with_quoted_decimal_commas_keeps_them_as_text(tmp_path: Path):

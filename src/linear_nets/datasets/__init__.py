@@ -16,6 +16,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         "fashion_mnist": ["FashionMNISTDataset", "FashionMNISTFileError"],
         "figure": ["FigureDataset"],
+        "frame": ["FrameDataset"],
         "metrics": ["MetricsDataset"],
         "pyfunc_package": ["PyfuncPackageDataset"],
         "remote_file": ["ChecksumMismatchError", "RemoteFile", "RemoteFileDataset"],

@@ -66,13 +66,14 @@ def ols_inference(
     import torch
 
     from linear_nets.engine.closed_form import StreamedQR
+    from linear_nets.frames import as_tensor
 
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     if X.ndim != 2 or len(names) != X.shape[1]:
         raise ValueError(f"{len(names)} names for {X.shape[-1]} feature columns")
     qr = StreamedQR(X.shape[1])
-    qr.add(torch.tensor(X), torch.tensor(y))  # copies: a read-only array is fine
+    qr.add(as_tensor(X, torch.float64), as_tensor(y, torch.float64))  # no copy: read only
     return inference_from_qr(qr, names, level)
 
 

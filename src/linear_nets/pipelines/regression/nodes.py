@@ -27,8 +27,15 @@ from linear_nets.engine.config import RegressionTrainConfig, StrictModel
 from linear_nets.engine.inference import INTERCEPT, ols_inference, unscale_coefficients
 from linear_nets.engine.metrics import regression_metrics
 from linear_nets.engine.models import model_from_state_dict
-from linear_nets.engine.scaling import apply_scaler, fit_scaler
+from linear_nets.engine.scaling import (
+    Moments,
+    apply_scaler,
+    column_moments,
+    scaler_from,
+    standardize_columns,
+)
 from linear_nets.engine.solvers import SOLVERS
+from linear_nets.frames import as_tensor
 from linear_nets.reporting import plot_epoch_curves, training_title
 from linear_nets.tracking.registry import RegistryConfig
 
@@ -63,11 +70,28 @@ def _target(table: pd.DataFrame) -> str:
     return str(table.columns[-1])
 
 
+def _arrays(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, y)`` of a table (features, then the target) as float64 arrays: views of the
+    table's block when it is one float64 block (as the pipeline's datasets load it), so a
+    table of millions of rows is not copied to be read."""
+    values = table.to_numpy("float64")
+    return values[:, :-1], values[:, -1]
+
+
 def _tensors(table: pd.DataFrame, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, ...]:
-    """``(X, y)`` of a table (features, then the target) in ``dtype``, straight from float64."""
-    X = table[_features(table)].to_numpy("float64", copy=True)
-    y = table[_target(table)].to_numpy("float64", copy=True)
-    return torch.from_numpy(X).to(dtype), torch.from_numpy(y).to(dtype)
+    """``(X, y)`` of a table as tensors: float64 shares the table's memory (read, never
+    written), another ``dtype`` is a row-major copy (what minibatch gathers read fastest)."""
+    return tuple(as_tensor(array, dtype) for array in _arrays(table))
+
+
+def _take_rows(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``values[rows]`` (``rows`` ascending, so memory is read in order) gathered column by
+    column into column-major memory, the layout :func:`column_moments` and
+    :func:`standardize_columns` read contiguously."""
+    taken = np.empty((values.shape[1], len(rows)))
+    for j in range(values.shape[1]):
+        np.take(values[:, j], rows, out=taken[j])
+    return taken.T
 
 
 def _dtype(training: RegressionTrainConfig) -> torch.dtype:
@@ -123,16 +147,22 @@ def standardize_features(
         ValueError: naming a feature that is constant in the training rows.
     """
     features = _features(train_rows)
-    constant = [column for column in features if train_rows[column].nunique() < 2]
-    if constant:
-        column = constant[0]
+    moments = column_moments([train_rows[column].to_numpy("float64") for column in features])
+    _refuse_constant(features, moments, train_rows.to_numpy("float64"))
+    scaler = scaler_from(moments, features)
+    return scaler, apply_scaler(train_rows, scaler), apply_scaler(test_rows, scaler)
+
+
+def _refuse_constant(features: list[str], moments: Moments, rows: np.ndarray) -> None:
+    """Name the first feature that holds one value in every training row."""
+    constant = np.flatnonzero(moments.constant)
+    if len(constant):
+        column = int(constant[0])
         raise ValueError(
-            f"feature {column!r} is constant ({float(train_rows[column].iloc[0]):g}) in all "
-            f"{len(train_rows)} training rows: its std is 0, so it cannot be standardised "
+            f"feature {features[column]!r} is constant ({float(rows[0, column]):g}) in all "
+            f"{len(rows)} training rows: its std is 0, so it cannot be standardised "
             "nor told apart from the intercept; drop it"
         )
-    scaler = fit_scaler(train_rows, features)
-    return scaler, apply_scaler(train_rows, scaler), apply_scaler(test_rows, scaler)
 
 
 def train_linear_model(
@@ -215,37 +245,44 @@ def cross_validate(
             f"{key}={k} leaves {n - math.ceil(n / k)} of the {n} training rows to fit in a fold "
             f"for {len(features)} features and the intercept; lower it (at least 2)"
         )
-    _check_full_rank(train_rows)
+    values = train_rows.to_numpy("float64")  # (n, features + 1), a view of the table
+    _check_full_rank(values, features)
     order = np.random.RandomState(split.seed).permutation(n)
+    dtype = _dtype(training)
     squared = 0.0
     for number, held in enumerate(np.array_split(order, k), start=1):
-        fitted = np.setdiff1d(order, held)
-        try:
-            scaler, fold_train, fold_held = standardize_features(
-                train_rows.iloc[fitted], train_rows.iloc[held]
-            )
-        except ValueError as error:
-            raise ValueError(f"cross-validation fold {number} of {k} ({key}): {error}") from None
-        X, y = _tensors(fold_train, _dtype(training))
         what = f"cross-validation fold {number} of {k} ({key})"
+        fitted = np.ones(n, dtype=bool)
+        fitted[held] = False
+        # each fold standardised on its own training part, in place in its own copy
+        fold = _take_rows(values, np.flatnonzero(fitted))
+        moments = column_moments([fold[:, j] for j in range(len(features))])
+        try:
+            _refuse_constant(features, moments, fold)
+        except ValueError as error:
+            raise ValueError(f"{what}: {error}") from None
+        standardize_columns(fold, moments.mean, moments.std)
+        X, y = as_tensor(fold[:, :-1], dtype), as_tensor(fold[:, -1], dtype)
         fitted_model = _fit(model, training, X, y, names=features, namespace=namespace, what=what)
         net = fitted_model.model.cpu()
-        X_held, y_held = _tensors(fold_held, _dtype(training))
+        del fold, X, y
+        held_rows = _take_rows(values, np.flatnonzero(~fitted))
+        standardize_columns(held_rows, moments.mean, moments.std)
         with torch.no_grad():
-            residual = net(X_held.to(_dtype_of(net))).double() - y_held.double()
+            X_held = as_tensor(held_rows[:, :-1], _dtype_of(net))
+            residual = net(X_held).double() - as_tensor(held_rows[:, -1], torch.float64)
         squared += float((residual**2).sum())
     return {"cv_mse": squared / n, "cv_rmse": math.sqrt(squared / n), "cv_folds": float(k)}
 
 
-def _check_full_rank(rows: pd.DataFrame) -> None:
+def _check_full_rank(values: np.ndarray, features: list[str]) -> None:
     """Refuse rows whose columns are linearly dependent, naming them in the data's own units."""
-    X, y = _tensors(rows, torch.float64)
-    qr = StreamedQR(X.shape[1])
-    qr.add(X, y)
+    qr = StreamedQR(len(features))
+    qr.add(as_tensor(values[:, :-1], torch.float64), as_tensor(values[:, -1], torch.float64))
     try:
-        qr.check_full_rank(_features(rows))
+        qr.check_full_rank(features)
     except RankDeficientError as error:
-        raise error.named(_features(rows), "the training rows cannot be fitted: ") from None
+        raise error.named(features, "the training rows cannot be fitted: ") from None
 
 
 def _dtype_of(net: nn.Module) -> torch.dtype:
@@ -340,9 +377,9 @@ def tabulate_coefficients(
         w.double().flatten().numpy(), float(b), scaler["mean"], scaler["std"]
     )
     features = _features(train_rows)
-    X = train_rows[features].to_numpy("float64")
+    X, y = _arrays(train_rows)
     try:
-        inference = ols_inference(X, train_rows[_target(train_rows)].to_numpy("float64"), features)
+        inference = ols_inference(X, y, features)
     except RankDeficientError as error:
         raise error.named(features, "the training rows cannot be fitted: ") from None
     table = inference.table

@@ -22,6 +22,7 @@ from pydantic import Field
 from linear_nets.datasets.tabular_file import AUTO, DECIMALS, SEPARATORS
 from linear_nets.engine.config import StrictModel
 from linear_nets.engine.inference import INTERCEPT
+from linear_nets.frames import float_frame
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ def prepare_tabular_table(
             parameter); None: every other numeric column.
 
     Returns:
-        The features, then the target, as float64, one row per line of the file.
+        The features, then the target, as one float64 block, one row per line of the file
+        (the file's own block, not a copy, when it holds just these columns in this order).
 
     Raises:
         TableError: naming the file, column and line or row of the first problem found.
@@ -96,7 +98,10 @@ def prepare_tabular_table(
         )
     checked = {column: _numbers(table[column], column, where) for column in chosen}
     checked[target] = _numbers(table[target], target, where, role="target")
-    return pd.DataFrame(checked, index=pd.RangeIndex(n_rows, name="row"))
+    names, index = [*chosen, target], pd.RangeIndex(n_rows, name="row")
+    if names == columns and all(dtype == np.float64 for dtype in table.dtypes):
+        return table.set_axis(index)  # the file's own float block: no copy
+    return float_frame(names, n_rows, lambda position: checked[names[position]], index)
 
 
 class _Locator:
@@ -154,11 +159,15 @@ def _check_feature_names(chosen: list[str], columns: list[str], target: str, whe
 
 def _numbers(
     values: pd.Series, column: str, where: _Locator, role: str = "feature"
-) -> pd.Series:
-    """The column as float64, or an error at its first cell that is not a finite number."""
+) -> np.ndarray:
+    """The column as float64 (a view when it is one), or an error at its first cell that is
+    not a finite number."""
     if pd.api.types.is_bool_dtype(values):
         values = values.astype("float64")
-    numbers = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+    if values.dtype == np.float64:
+        numbers = values.to_numpy()  # a view: the column is not copied to be checked
+    else:
+        numbers = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
     for position in np.flatnonzero(~np.isfinite(numbers)):
         cell = values.iloc[position]
         if _is_missing(cell):
@@ -180,7 +189,7 @@ def _numbers(
             f"{where.file}: column {column!r} is constant ({numbers[0]:g} in every row): its "
             "standard deviation is 0, so it cannot be told apart from the intercept; drop it"
         )
-    return pd.Series(numbers, name=column)
+    return numbers
 
 
 def _is_missing(cell: object) -> bool:

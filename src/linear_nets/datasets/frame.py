@@ -1,0 +1,143 @@
+"""A table of numbers as a Parquet file, read into one float64 block, written whole or not at all.
+
+kedro-datasets' ``pandas.ParquetDataset`` reads through ``pd.read_parquet``: pyarrow decodes the
+whole file, then pandas copies it into its own block, so a load peaks at about 3x the table
+(2x with memory mapping), and a save writes in place, so a full disk leaves a truncated file
+that the next load takes for the run's output. The regression pipeline hands tables of floats
+from node to node (the table, the split rows, the standardised rows), so this dataset:
+
+- loads column after column into one preallocated (columns x rows) float64 block, the layout
+  pandas keeps a float frame in, so the frame costs the table once, plus one column while it
+  loads; its ``to_numpy()`` is then a view, not a copy;
+- saves the frame (and its index) with pyarrow straight from that block, to a temporary file
+  that replaces the destination only once it is complete (:func:`atomic_write`).
+
+A frame with a column that is not a float (a class label, a text) loads through pyarrow's
+``to_pandas`` as usual.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, NewType
+
+from kedro.io import AbstractVersionedDataset, DatasetError, Version
+
+from linear_nets.datasets.atomic import atomic_write
+from linear_nets.frames import float_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TablePreview = NewType("TablePreview", dict)
+"""What kedro-viz shows in a dataset's preview panel: ``{"index", "columns", "data"}``."""
+
+
+class FrameDataset(AbstractVersionedDataset["pd.DataFrame", "pd.DataFrame"]):
+    """A pandas DataFrame as Parquet (plain pages, no compression unless asked); a frame of
+    floats loads as one float64 block. With ``versioned: true`` each run writes
+    ``<filepath>/<version>/<name>``.
+
+    Example catalog entry::
+
+        boston.train_rows:
+          type: linear_nets.datasets.FrameDataset
+          filepath: data/03_primary/boston_train.parquet
+          versioned: true
+    """
+
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        compression: str | None = None,
+        version: Version | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """
+        Args:
+            filepath: the Parquet file.
+            compression: a Parquet codec (``snappy``, ``zstd``...); None: plain pages. The
+                tables this project writes are random-looking floats, which neither
+                dictionary pages nor compression shrink, so both only cost time.
+            version: Kedro's load and save versions.
+            metadata: free-form, e.g. kedro-viz's layer.
+        """
+        super().__init__(filepath=PurePosixPath(filepath), version=version)
+        self._compression = compression
+        self.metadata = metadata
+
+    def load(self) -> pd.DataFrame:
+        return read_frame(Path(self._get_load_path()))
+
+    def save(self, data: pd.DataFrame) -> None:
+        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not isinstance(data, pd.DataFrame):
+            raise DatasetError(f"{self._filepath}: expected a pandas DataFrame, got {type(data)}")
+        table = pa.Table.from_pandas(data, preserve_index=True)  # float columns: no copy
+        with atomic_write(Path(self._get_save_path())) as file:
+            pq.write_table(
+                table, file, compression=self._compression or "none", use_dictionary=False
+            )
+
+    def preview(self, nrows: int = 5) -> TablePreview:
+        """The first ``nrows`` rows, for kedro-viz's preview panel."""
+        import pyarrow.parquet as pq
+
+        rows = pq.ParquetFile(self._get_load_path()).iter_batches(batch_size=nrows)
+        head = next(rows).to_pandas()
+        return TablePreview(head.to_dict(orient="split"))
+
+    def _exists(self) -> bool:
+        try:
+            path = self._get_load_path()
+        except DatasetError:
+            return False
+        return Path(path).is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {
+            "filepath": str(self._filepath),
+            "compression": self._compression,
+            "version": self._version,
+        }
+
+
+def read_frame(path: Path, *, numbers_as_floats: bool = False) -> pd.DataFrame:
+    """A Parquet file as a DataFrame: columns of floats as one float64 block filled column by
+    column, with the index pandas stored; else pyarrow's ``to_pandas``.
+
+    Args:
+        path: the file.
+        numbers_as_floats: also take integer and boolean columns into the float64 block.
+    """
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    file = pq.ParquetFile(path)
+    schema = file.schema_arrow
+    metadata = schema.pandas_metadata or {}
+    index_columns = [name for name in metadata.get("index_columns", []) if isinstance(name, str)]
+    names = [name for name in schema.names if name not in index_columns]
+    kinds = (pa.types.is_floating, pa.types.is_integer, pa.types.is_boolean)
+    kinds = kinds if numbers_as_floats else kinds[:1]
+    numeric = len(index_columns) <= 1 and all(
+        any(kind(schema.field(name).type) for kind in kinds) for name in names
+    )
+    if not numeric:
+        return file.read(use_pandas_metadata=True).to_pandas()
+    index = None
+    if index_columns:
+        values = file.read(columns=index_columns).column(0).to_numpy()
+        stored = {entry.get("field_name"): entry.get("name") for entry in metadata["columns"]}
+        index = pd.Index(values, name=stored.get(index_columns[0]))
+
+    def column(position: int) -> Any:
+        values = file.read(columns=[names[position]]).column(0)
+        return values.cast(pa.float64(), safe=False).to_numpy()  # a null is NaN
+
+    return float_frame(names, file.metadata.num_rows, column, index)
