@@ -13,6 +13,7 @@ from linear_nets.engine import ModelConfig, TrainingDivergedError
 from linear_nets.engine.config import RegressionTrainConfig
 from linear_nets.engine.models import model_from_state_dict
 from linear_nets.pipelines.regression.nodes import (
+    PLOTTED_POINTS,
     SplitConfig,
     cross_validate,
     evaluate_model,
@@ -199,6 +200,19 @@ class TestPlots:
         assert f"RMSE = {test['rmse']:.3g}" in texts
         assert scatter.axes[0].get_xlabel() == "actual y"
         assert len(residuals.axes) == 1
+
+    def test_many_test_rows_are_drawn_as_a_seeded_sample_that_the_title_announces(self, trained):
+        rng = np.random.default_rng(0)
+        actual = rng.standard_normal(PLOTTED_POINTS + 5_000)
+        predictions = pd.DataFrame({"actual": actual, "predicted": actual + 0.1})
+        predictions["residual"] = predictions["actual"] - predictions["predicted"]
+        _, scatter, residuals = plot_report(
+            trained["history"], predictions, trained["evaluation"], DEFAULT_TRAIN
+        )
+        for figure in (scatter, residuals):
+            ax = figure.axes[0]
+            assert len(ax.collections[0].get_offsets()) == PLOTTED_POINTS
+            assert f"({PLOTTED_POINTS:,} of {len(predictions):,} rows, at random)" in ax.get_title()
 
     def test_no_optimum_line_for_a_loss_without_a_closed_form(self, trained):
         config = DEFAULT_TRAIN.model_copy(update={"loss": "mae", "batch_size": 32})

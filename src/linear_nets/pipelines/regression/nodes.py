@@ -46,6 +46,9 @@ else:  # matplotlib is imported inside the plotting nodes: it is slow to import
 
 logger = logging.getLogger(__name__)
 
+PLOTTED_POINTS = 20_000
+"""The most test rows a scatter plot draws (the metrics use every row)."""
+
 
 class SplitConfig(StrictModel):
     """``params:<instance>.split``: the share of rows held out for testing (0: fit on every
@@ -449,9 +452,10 @@ def plot_report(
             _text_figure(note, title="Test residuals"),
         )
 
+    shown, note = _plotted_rows(predictions)
     scatter = Figure(figsize=(5, 5), layout="constrained")
     ax = scatter.subplots()
-    ax.scatter(predictions["actual"], predictions["predicted"], s=14, alpha=0.7)
+    ax.scatter(shown["actual"], shown["predicted"], s=14, alpha=0.7)
     low = min(predictions["actual"].min(), predictions["predicted"].min())
     high = max(predictions["actual"].max(), predictions["predicted"].max())
     ax.plot([low, high], [low, high], color="grey", linestyle="--", label="perfect prediction")
@@ -467,20 +471,29 @@ def plot_report(
     ax.set(
         xlabel=f"actual {target}",
         ylabel=f"predicted {target}",
-        title=f"Test set: predicted vs actual {target}",
+        title=f"Test set: predicted vs actual {target}{note}",
     )
     ax.legend(loc="lower right")
 
     residuals = Figure(figsize=(6, 4), layout="constrained")
     ax = residuals.subplots()
-    ax.scatter(predictions["predicted"], predictions["residual"], s=14, alpha=0.7)
+    ax.scatter(shown["predicted"], shown["residual"], s=14, alpha=0.7)
     ax.axhline(0.0, color="grey", linestyle="--")
     ax.set(
         xlabel=f"predicted {target}",
         ylabel="actual − predicted",
-        title="Test residuals",
+        title=f"Test residuals{note}",
     )
     return loss_curve, scatter, residuals
+
+
+def _plotted_rows(predictions: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """At most :data:`PLOTTED_POINTS` test rows, drawn at random (seeded), and the title's
+    note saying so: more points only hide each other and take seconds to render."""
+    if len(predictions) <= PLOTTED_POINTS:
+        return predictions, ""
+    shown = predictions.sample(n=PLOTTED_POINTS, random_state=0)
+    return shown, f"\n({PLOTTED_POINTS:,} of {len(predictions):,} rows, at random)"
 
 
 def _text_figure(text: str, *, title: str) -> Figure:
