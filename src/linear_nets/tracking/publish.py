@@ -67,15 +67,12 @@ def find_outputs(pipeline: Any, catalog: Any) -> Outputs:
 def saved_file(catalog: Any, name: str) -> Path:
     """The file this run saved for catalog entry ``name``: ``<filepath>/<version>/<name>``
     for a versioned entry, ``<filepath>`` otherwise."""
-    from kedro.io import AbstractVersionedDataset
+    from linear_nets.datasets.partial_saves import save_target
 
-    config = catalog.config_resolver.resolve_pattern(name)
-    filepath = Path(str(config["filepath"]).removeprefix("file://"))
-    dataset = catalog.get(name)
-    version = (
-        dataset.resolve_save_version() if isinstance(dataset, AbstractVersionedDataset) else None
-    )
-    return filepath / version / filepath.name if config.get("versioned") and version else filepath
+    target = save_target(catalog, name)
+    if target is None:
+        raise ValueError(f"catalog entry {name!r} has no local filepath")
+    return target.path
 
 
 class Publication:
