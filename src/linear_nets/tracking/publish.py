@@ -13,9 +13,10 @@ calls :func:`publish`, which reads what the run wrote through the catalog and, i
 4. moves ``@champion`` (:func:`linear_nets.tracking.registry.promote_run_model`).
 
 If any step fails, or the process is interrupted meanwhile, :meth:`Publication.rollback`
-deletes the versions this run registered and puts the aliases back; the hook then ends the
-run FAILED (KILLED on a signal), so a failed run never leaves a FINISHED run, a registered
-version or a moved ``@champion`` behind.
+deletes the versions this run registered and puts the aliases back, then deletes the models it
+logged (their files too: a copy the full disk stopped half-way included) and the files it logged
+to the run; the hook then ends the run FAILED (KILLED on a signal), so a failed run never leaves
+a FINISHED run, a registered version, a moved ``@champion`` or a half-copied model behind.
 """
 
 from __future__ import annotations
@@ -84,7 +85,9 @@ class Publication:
         self.run_id = run_id
         self.client = mlflow.MlflowClient()
         self.registered: list[tuple[str, str]] = []
+        self.artifacts: list[str] = []  # the run's artifact paths this publication logged
         self._aliases: dict[str, dict[str, str]] = {}
+        self._models_before: set[str] | None = None  # the run's logged models before ours
 
     def publish(self, pipeline: Any, catalog: Any) -> None:
         outputs = find_outputs(pipeline, catalog)
@@ -93,7 +96,9 @@ class Publication:
             self.log_model(catalog.get(name).registered_model_name, packages[name])
         for name in outputs.artifacts:
             artifact_path = (catalog.get(name).metadata or {}).get("mlflow_artifact_path")
-            self.client.log_artifact(self.run_id, str(saved_file(catalog, name)), artifact_path)
+            local = saved_file(catalog, name)
+            self.artifacts.append(f"{artifact_path}/{local.name}" if artifact_path else local.name)
+            self.client.log_artifact(self.run_id, str(local), artifact_path)
         self.log_metrics(outputs.metrics, catalog)
         from linear_nets.tracking import registry
 
@@ -136,6 +141,8 @@ class Publication:
             logger.warning("Model not registered: %s", refusal)
             registry.record_refusal(self.run_id, replace(candidate, refusal=refusal))
             return
+        if self._models_before is None:
+            self._models_before = {model.model_id for model in self._logged_models()}
         with tempfile.TemporaryDirectory() as tmp:
             # the code file, weights, config, sha256 manifest, signature and input example
             info = mlflow.pyfunc.log_model(
@@ -154,7 +161,8 @@ class Publication:
 
     def rollback(self) -> list[str]:
         """Delete the versions this run registered and give the aliases that pointed at them
-        back to the versions they named before. Returns ``name/version`` of each deleted."""
+        back to the versions they named before; delete the models and files this publication
+        logged, complete or not. Returns ``name/version`` of each version deleted."""
         from linear_nets.tracking import registry
 
         deleted = registry.delete_run_versions(self.client, self.run_id)
@@ -162,14 +170,51 @@ class Publication:
         # so a promotion another run made meanwhile stands
         for name, before in self._aliases.items():
             registry.restore_missing_aliases(self.client, name, before)
-        tags = self.client.get_run(self.run_id).data.tags
-        for tag in (registry.VERSION_TAG, registry.CHAMPION_TAG):  # they no longer hold
-            if tag in tags:
-                self.client.delete_tag(self.run_id, tag)
+        try:  # first the files, which frees the space a full disk took
+            self._delete_logged_files()
+        finally:
+            tags = self.client.get_run(self.run_id).data.tags
+            for tag in (registry.VERSION_TAG, registry.CHAMPION_TAG):  # they no longer hold
+                if tag in tags:
+                    self.client.delete_tag(self.run_id, tag)
         if deleted:
             logger.warning("Deleted the model versions of run %s: %s", self.run_id, deleted)
         self.registered.clear()
         return deleted
+
+    def _logged_models(self) -> list[Any]:
+        """The models logged from this run (every page of the search)."""
+        experiment_id = self.client.get_run(self.run_id).info.experiment_id
+        found, token = [], None
+        while True:
+            page = self.client.search_logged_models(
+                [experiment_id], f"source_run_id = '{self.run_id}'", page_token=token
+            )
+            found += list(page)
+            token = page.token
+            if not token:
+                return found
+
+    def _delete_logged_files(self) -> None:
+        """Delete the models this publication logged, with their files (also what a copy
+        stopped by a full disk wrote), and the files it logged to the run."""
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        if self._models_before is not None:
+            for model in self._logged_models():
+                if model.model_id in self._models_before:
+                    continue  # logged before this publication (a notebook's own run)
+                try:
+                    get_artifact_repository(model.artifact_location).delete_artifacts()
+                finally:
+                    self.client.delete_logged_model(model.model_id)
+                logger.debug("Deleted the logged model %s of run %s", model.model_id, self.run_id)
+        if self.artifacts:
+            repository = get_artifact_repository(self.client.get_run(self.run_id).info.artifact_uri)
+            for path in self.artifacts:
+                repository.delete_artifacts(path)
+        self._models_before = None
+        self.artifacts.clear()
 
 
 def model_digest(package: Any) -> str:
