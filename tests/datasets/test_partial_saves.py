@@ -177,3 +177,53 @@ def test_a_kedro_run_on_a_full_disk_fails_and_leaves_no_partial_table(
     assert list((layer / "boston_table.parquet").iterdir()) == []  # no empty version folder
     [run] = mlflow_client(kedro_project).search_runs(["1"])
     assert run.info.status == "FAILED"
+
+
+INTERRUPTED_RUN = r"""
+import sys, time
+from kedro.framework.hooks import _create_hook_manager
+from kedro.io import DataCatalog
+from kedro.pipeline import Node, Pipeline
+from kedro.runner import SequentialRunner
+from linear_nets.datasets.partial_saves import PartialSaveHook
+
+def stall(value):
+    print("saving", flush=True)  # json.dump has written the head of the file
+    time.sleep(60)
+
+entry = {"type": "json.JSONDataset", "filepath": sys.argv[1], "versioned": True}
+entry["save_args"] = {"default": stall}
+catalog = DataCatalog.from_config({"doc": entry}, save_version="v1")
+data = {"head": list(range(3000)), "tail": object()}
+pipeline = Pipeline([Node(lambda: data, None, "doc", name="make")])
+manager = _create_hook_manager()
+manager.register(PartialSaveHook())
+manager.hook.before_pipeline_run(run_params={}, pipeline=pipeline, catalog=catalog)
+SequentialRunner().run(pipeline, catalog, manager)
+"""
+
+
+@pytest.mark.slow  # a Python process importing Kedro and pandas
+def test_ctrl_c_in_the_middle_of_a_save_removes_the_partial_file_at_exit(tmp_path: Path):
+    import signal
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_RUN, str(tmp_path / "doc.json")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = iter(process.stdout.readline, "")  # Kedro logs to stdout too
+        assert "saving\n" in lines
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert "KeyboardInterrupt" in stderr
+    assert "Removed what unfinished saves" in stdout + stderr  # the exit handler ran
+    assert leftovers(tmp_path) == []
+    assert not (tmp_path / "doc.json" / "v1").exists()
