@@ -26,6 +26,7 @@ import logging
 import math
 import tempfile
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -141,8 +142,9 @@ class Publication:
             logger.warning("Model not registered: %s", refusal)
             registry.record_refusal(self.run_id, replace(candidate, refusal=refusal))
             return
-        if self._models_before is None:
-            self._models_before = {model.model_id for model in self._logged_models()}
+        if self._models_before is None:  # a notebook's run may hold models of its own
+            before = logged_models(self.client, self.run_id)
+            self._models_before = {model.model_id for model in before}
         with tempfile.TemporaryDirectory() as tmp:
             # the code file, weights, config, sha256 manifest, signature and input example
             info = mlflow.pyfunc.log_model(
@@ -182,39 +184,50 @@ class Publication:
         self.registered.clear()
         return deleted
 
-    def _logged_models(self) -> list[Any]:
-        """The models logged from this run (every page of the search)."""
-        experiment_id = self.client.get_run(self.run_id).info.experiment_id
-        found, token = [], None
-        while True:
-            page = self.client.search_logged_models(
-                [experiment_id], f"source_run_id = '{self.run_id}'", page_token=token
-            )
-            found += list(page)
-            token = page.token
-            if not token:
-                return found
-
     def _delete_logged_files(self) -> None:
         """Delete the models this publication logged, with their files (also what a copy
         stopped by a full disk wrote), and the files it logged to the run."""
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-        if self._models_before is not None:
-            for model in self._logged_models():
-                if model.model_id in self._models_before:
-                    continue  # logged before this publication (a notebook's own run)
-                try:
-                    get_artifact_repository(model.artifact_location).delete_artifacts()
-                finally:
-                    self.client.delete_logged_model(model.model_id)
-                logger.debug("Deleted the logged model %s of run %s", model.model_id, self.run_id)
+        if self._models_before is not None:  # a model was (being) logged
+            delete_logged_models(self.client, self.run_id, keep=self._models_before)
         if self.artifacts:
             repository = get_artifact_repository(self.client.get_run(self.run_id).info.artifact_uri)
             for path in self.artifacts:
                 repository.delete_artifacts(path)
         self._models_before = None
         self.artifacts.clear()
+
+
+def logged_models(client: Any, run_id: str) -> list[Any]:
+    """The models logged from run ``run_id`` (MLflow's ``LoggedModel``, any status)."""
+    experiment_id = client.get_run(run_id).info.experiment_id
+    found, token = [], None
+    while True:
+        page = client.search_logged_models(
+            [experiment_id], f"source_run_id = '{run_id}'", page_token=token
+        )
+        found += list(page)
+        token = page.token
+        if not token:
+            return found
+
+
+def delete_logged_models(client: Any, run_id: str, keep: Collection[str] = ()) -> list[str]:
+    """Delete the models logged from run ``run_id`` (but those in ``keep``) with their files,
+    complete or not (a copy a full disk or a signal stopped). Returns the ids deleted."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    deleted = []
+    for model in logged_models(client, run_id):
+        if model.model_id in keep:
+            continue
+        try:
+            get_artifact_repository(model.artifact_location).delete_artifacts()
+        finally:
+            client.delete_logged_model(model.model_id)
+        deleted.append(model.model_id)
+    return deleted
 
 
 def model_digest(package: Any) -> str:
