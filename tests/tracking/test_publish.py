@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -21,7 +22,7 @@ from linear_nets.process import set_up
 from linear_nets.serving.pyfunc import PyfuncPackage
 from linear_nets.tracking.publish import ARTIFACT, Publication, find_outputs
 from linear_nets.tracking.registry import CHAMPION, Candidate
-from tests.support import inside
+from tests.support import inside, run_pipeline
 
 COLUMNS = ["a", "b"]
 
@@ -248,19 +249,30 @@ def test_a_full_disk_mid_copy_leaves_no_half_copied_model(store: Path, small_dis
 def test_a_kedro_run_whose_model_does_not_fit_ends_failed_with_nothing_left(
     kedro_project: Path, small_disk: Path
 ):
-    """``kedro run --pipeline=boston`` with ``mlruns/`` on a disk with 16 KiB left: logging the
-    model stops part-way; the run ends FAILED, with no model files, metrics or versions."""
-    from tests.support import leftovers, mlflow_client, run_pipeline
+    """``kedro run --pipeline=boston`` with its MLflow store (``mlflow.db`` and ``mlruns/``) on a
+    disk with 400 KiB free: copying the model (~800 KB, its code is the whole package) stops
+    part-way, and the store cannot record anything more until the rollback frees the space.
+    The run ends FAILED, with no model files, metrics or versions, and the message says why."""
+    from linear_nets.terminal import short_message
+    from tests.support import leftovers
 
-    (small_disk / "filler").write_bytes(bytes(48 * 1024))
-    (kedro_project / "mlruns").symlink_to(small_disk)
-    with pytest.raises(OSError, match="No space left on device"):
+    size = (kedro_project / "mlflow.db").stat().st_size + 400 * 1024
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(small_disk)], check=True)
+    store = small_disk / "mlflow.db"
+    shutil.move(kedro_project / "mlflow.db", store)
+    mlflow_yml = kedro_project / "conf" / "base" / "mlflow.yml"
+    uri = f"sqlite:///{kedro_project / 'mlflow.db'}"
+    mlflow_yml.write_text(mlflow_yml.read_text().replace(uri, f"sqlite:///{store}"))
+    (small_disk / "mlruns").mkdir()
+    (kedro_project / "mlruns").symlink_to(small_disk / "mlruns")
+    with pytest.raises(Exception) as raised:  # MLflow wraps the OSError
         run_pipeline(kedro_project, "boston")
 
-    assert leftovers(small_disk) == ["filler"]  # no half-copied model folder
-    client = mlflow_client(kedro_project)
+    assert short_message(raised.value).endswith("No space left on device")
+    assert leftovers(small_disk / "mlruns") == []  # no half-copied model folder
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{store}")
     [run] = client.search_runs(["1"])
-    assert (run.info.status, run.data.metrics) == ("FAILED", {})
+    assert (run.info.status, run.data.metrics) == ("FAILED", {})  # recorded once space was freed
     assert client.search_logged_models(["1"]) == []
     assert client.search_model_versions() == []
 
