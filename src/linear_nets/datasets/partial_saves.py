@@ -9,7 +9,8 @@ the run's version folder, ``<filepath>/<version>/<name>``, as the newest version
 :class:`PartialSaveHook` notes, through Kedro's public ``before_dataset_saved`` and
 ``after_dataset_saved`` hooks, each save of a local file that started and did not finish. When
 the pipeline fails (``on_pipeline_error``), when the next run of the same process starts (a
-notebook after Ctrl-C) and at exit (Ctrl-C, SIGTERM), it removes what such a save wrote: the
+notebook after Ctrl-C) and at exit (after Ctrl-C, or a SIGTERM the tracking hook turned into
+an exception), it removes what such a save wrote: the
 file it created or changed (a folder only if the save created it), then the version folder if
 that is left empty. A file the save did not touch (a save Kedro refused before writing; the
 project's own datasets, which write through a temporary name: :mod:`.atomic`) stays as it was,
