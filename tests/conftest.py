@@ -1,8 +1,10 @@
-"""Shared fixtures: a throw-away copy of the project, with its own MLflow store."""
+"""Shared fixtures: a throw-away copy of the project, with its own MLflow store; a small disk."""
 
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,6 +46,31 @@ def viz_build(tmp_path_factory: pytest.TempPathFactory, empty_mlflow_store: Path
     shared by the export tests and the browser tests, none of which writes to it."""
     project = make_project_copy(tmp_path_factory.mktemp("viz") / "project", empty_mlflow_store)
     return kedro_viz_build(project)
+
+
+SMALL_DISK = "64k"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """An empty folder on its own 64 KiB tmpfs: writing more fails with ENOSPC (root only;
+    skipped otherwise)."""
+    mountpoint = tmp_path / "small_disk"
+    mountpoint.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={SMALL_DISK}", "tmpfs", str(mountpoint)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
 
 
 # Fixtures that run Kedro in a project copy (sessions, pipelines, `kedro viz build`): a test

@@ -46,6 +46,11 @@ def latest_output(project: Path, relpath: str) -> Path:
     return versions[-1] / path.name
 
 
+def leftovers(folder: Path) -> list[str]:
+    """Every file under ``folder`` (recursively), hidden partial files included."""
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+
+
 def mlflow_client(project: Path) -> mlflow.MlflowClient:
     """A client on the project copy's SQLite store."""
     return mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")

@@ -5,6 +5,7 @@ See https://docs.kedro.org/en/stable/configure/configuration_basics/ for every o
 
 from omegaconf.resolvers import oc
 
+from linear_nets.datasets.partial_saves import PartialSaveHook
 from linear_nets.hooks import RunSummaryHook
 from linear_nets.params_check import ParameterKeysHook
 from linear_nets.process import set_up
@@ -16,6 +17,7 @@ set_up()  # done already by the CLI (the kedro.init entry point); here for noteb
 # Hooks run in last-in-first-out order: the parameter check runs first, then the MLflow hook
 # opens the run before the summary looks for it (and publishes before the summary reads it).
 HOOKS = (StartupHook(), RunSummaryHook(), MlflowTrackingHook(), ParameterKeysHook())
+HOOKS += (PartialSaveHook(),)  # removes what a save that stopped half-way wrote
 # The project owns the MLflow run's lifecycle (linear_nets.tracking.hook); kedro-mlflow stays
 # for its mlflow.yml, `kedro mlflow ui` and its registry dataset.
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow")

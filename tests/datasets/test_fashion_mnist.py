@@ -306,7 +306,7 @@ def test_a_file_above_the_size_cap_is_refused(tmp_path: Path, tiny: TinyFashionM
 def test_a_full_disk_names_the_cause_and_leaves_no_partial_copy(
     small_disk: Path, tiny: TinyFashionMNIST, tmp_path: Path
 ):
-    from tests.datasets.conftest import leftovers
+    from tests.support import leftovers
 
     padded = tmp_path / "padded"  # the tiny archives padded past the 64 KiB disk
     padded.mkdir()

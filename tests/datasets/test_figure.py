@@ -92,7 +92,7 @@ def a_large_figure() -> Figure:
 
 
 def test_a_full_disk_names_the_cause_and_leaves_no_partial_image(small_disk: Path):
-    from tests.datasets.conftest import leftovers
+    from tests.support import leftovers
 
     small = FigureDataset(filepath=str(small_disk / "loss.png"))
     small.save(a_figure())  # a small one fits

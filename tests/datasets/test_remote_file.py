@@ -141,7 +141,7 @@ def test_download_limits_come_from_the_parameters_and_keep_the_local_copy(
 
 
 def test_a_full_disk_names_the_cause_and_keeps_the_local_copy(small_disk: Path, server: str):
-    from tests.datasets.conftest import leftovers
+    from tests.support import leftovers
 
     large = b"x" * 200_000  # more than the 64 KiB disk
     _Handler.routes["/large"] = large

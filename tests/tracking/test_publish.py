@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -19,9 +20,9 @@ from kedro.pipeline import Node, Pipeline
 from linear_nets.datasets import MetricsDataset, PyfuncPackageDataset
 from linear_nets.process import set_up
 from linear_nets.serving.pyfunc import PyfuncPackage
-from linear_nets.tracking.publish import Publication, find_outputs
+from linear_nets.tracking.publish import ARTIFACT, Publication, find_outputs
 from linear_nets.tracking.registry import CHAMPION, Candidate
-from tests.support import inside
+from tests.support import inside, run_pipeline
 
 COLUMNS = ["a", "b"]
 
@@ -146,6 +147,11 @@ def test_a_failure_after_registering_deletes_the_version_and_restores_the_champi
     assert "registry.champion" not in tags
     assert [str(v.version) for v in client.search_model_versions("name = 'tiny'")] == ["1"]
     assert str(client.get_model_version_by_alias("tiny", CHAMPION).version) == "1"
+    # the failed run's logged model is gone with its files; the first run's stays
+    [kept] = client.search_logged_models([experiment])
+    assert kept.source_run_id == first.info.run_id
+    models = Path(mlflow.get_experiment(experiment).artifact_location.removeprefix("file://"))
+    assert [p.parent.name for p in (models / "models").glob("*/artifacts")] == [kept.model_id]
 
 
 @pytest.mark.slow
@@ -208,3 +214,96 @@ def test_undoing_a_promotion_gives_the_alias_back_unless_another_run_moved_it(st
     published("fourth", 1.0, bias=0.4)  # another run promotes version 4 meanwhile
     third.rollback()
     assert champion() == "4"  # the other run's promotion stands
+
+
+@pytest.mark.slow  # logs a real model
+def test_a_full_disk_mid_copy_leaves_no_half_copied_model(store: Path, small_disk: Path):
+    from tests.support import leftovers
+
+    (small_disk / "filler").write_bytes(bytes(48 * 1024))  # 16 KiB left: a few files fit
+    client = mlflow.MlflowClient()
+    artifacts = small_disk / "artifacts"
+    experiment = client.create_experiment("x", artifact_location=artifacts.as_uri())
+    pipeline, catalog = _catalog(store, _package(), {"test_rmse": 1.0})
+    run = mlflow.start_run(experiment_id=experiment)
+    # a model the run held before (a notebook's run): not the publication's to delete
+    own = mlflow.create_external_model(name="own", source_run_id=run.info.run_id)
+    publication = Publication(run.info.run_id)
+    with pytest.raises(OSError, match="No space left on device"):
+        publication.publish(pipeline, catalog)
+    [model] = [m for m in client.search_logged_models([experiment]) if m.name == "model"]
+    own_files = [f"models/{own.model_id}/artifacts/MLmodel"]  # its stub
+    copied = [path for path in leftovers(artifacts) if path not in own_files]
+    assert copied, "the copy should have stopped part-way"  # what the rollback must remove
+    assert all(path.startswith(f"models/{model.model_id}/artifacts/") for path in copied)
+
+    assert publication.rollback() == []  # nothing was registered
+    mlflow.end_run("FAILED")  # what the tracking hook does next
+    assert leftovers(artifacts) == own_files
+    assert [m.model_id for m in client.search_logged_models([experiment])] == [own.model_id]
+    ended = client.get_run(run.info.run_id)
+    assert (ended.info.status, ended.data.metrics) == ("FAILED", {})
+    assert client.search_model_versions("name = 'tiny'") == []
+
+
+def test_a_kedro_run_whose_model_does_not_fit_ends_failed_with_nothing_left(
+    kedro_project: Path, small_disk: Path
+):
+    """``kedro run --pipeline=boston`` with its MLflow store (``mlflow.db`` and ``mlruns/``) on a
+    disk with 400 KiB free: copying the model (~800 KB, its code is the whole package) stops
+    part-way, and the store cannot record anything more until the rollback frees the space.
+    The run ends FAILED, with no model files, metrics or versions, and the message says why."""
+    from linear_nets.terminal import short_message
+    from tests.support import leftovers
+
+    size = (kedro_project / "mlflow.db").stat().st_size + 400 * 1024
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(small_disk)], check=True)
+    store = small_disk / "mlflow.db"
+    shutil.move(kedro_project / "mlflow.db", store)
+    mlflow_yml = kedro_project / "conf" / "base" / "mlflow.yml"
+    uri = f"sqlite:///{kedro_project / 'mlflow.db'}"
+    mlflow_yml.write_text(mlflow_yml.read_text().replace(uri, f"sqlite:///{store}"))
+    (small_disk / "mlruns").mkdir()
+    (kedro_project / "mlruns").symlink_to(small_disk / "mlruns")
+    with pytest.raises(Exception) as raised:  # MLflow wraps the OSError
+        run_pipeline(kedro_project, "boston")
+
+    assert short_message(raised.value).endswith("No space left on device")
+    assert leftovers(small_disk / "mlruns") == []  # no half-copied model folder
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{store}")
+    [run] = client.search_runs(["1"])
+    assert (run.info.status, run.data.metrics) == ("FAILED", {})  # recorded once space was freed
+    assert client.search_logged_models(["1"]) == []
+    assert client.search_model_versions() == []
+
+
+def test_a_failed_publication_deletes_the_files_it_logged_to_the_run(store: Path):
+    catalog = DataCatalog.from_config(
+        {
+            "table": {
+                "type": "pandas.CSVDataset",
+                "filepath": str(store / "table.csv"),
+                "versioned": True,
+                "metadata": {"mlflow": ARTIFACT, "mlflow_artifact_path": "tables"},
+            },
+            "metrics": {
+                "type": "linear_nets.datasets.MetricsDataset",
+                "filepath": str(store / "metrics.json"),
+            },
+        },
+        save_version="v1",
+    )
+    catalog.save("table", pd.DataFrame({"a": [1.0]}))
+    (store / "metrics.json").write_text('{"test_rmse": "broken"}')
+    pipeline = Pipeline([Node(lambda: None, None, ["table", "metrics"], name="make")])
+    client = mlflow.MlflowClient()
+    run = mlflow.start_run(experiment_id=client.create_experiment("x"))
+    publication = Publication(run.info.run_id)
+    with pytest.raises(Exception, match="must be a number"):
+        publication.publish(pipeline, catalog)
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "tables")] == [
+        "tables/table.csv"
+    ]
+    publication.rollback()
+    mlflow.end_run("FAILED")
+    assert client.list_artifacts(run.info.run_id, "tables") == []

@@ -13,9 +13,10 @@ calls :func:`publish`, which reads what the run wrote through the catalog and, i
 4. moves ``@champion`` (:func:`linear_nets.tracking.registry.promote_run_model`).
 
 If any step fails, or the process is interrupted meanwhile, :meth:`Publication.rollback`
-deletes the versions this run registered and puts the aliases back; the hook then ends the
-run FAILED (KILLED on a signal), so a failed run never leaves a FINISHED run, a registered
-version or a moved ``@champion`` behind.
+deletes the versions this run registered and puts the aliases back, then deletes the models it
+logged (their files too: a copy the full disk stopped half-way included) and the files it logged
+to the run; the hook then ends the run FAILED (KILLED on a signal), so a failed run never leaves
+a FINISHED run, a registered version, a moved ``@champion`` or a half-copied model behind.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import logging
 import math
 import tempfile
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -67,15 +69,12 @@ def find_outputs(pipeline: Any, catalog: Any) -> Outputs:
 def saved_file(catalog: Any, name: str) -> Path:
     """The file this run saved for catalog entry ``name``: ``<filepath>/<version>/<name>``
     for a versioned entry, ``<filepath>`` otherwise."""
-    from kedro.io import AbstractVersionedDataset
+    from linear_nets.datasets.partial_saves import save_target
 
-    config = catalog.config_resolver.resolve_pattern(name)
-    filepath = Path(str(config["filepath"]).removeprefix("file://"))
-    dataset = catalog.get(name)
-    version = (
-        dataset.resolve_save_version() if isinstance(dataset, AbstractVersionedDataset) else None
-    )
-    return filepath / version / filepath.name if config.get("versioned") and version else filepath
+    target = save_target(catalog, name)
+    if target is None:
+        raise ValueError(f"catalog entry {name!r} has no local filepath")
+    return target.path
 
 
 class Publication:
@@ -87,7 +86,9 @@ class Publication:
         self.run_id = run_id
         self.client = mlflow.MlflowClient()
         self.registered: list[tuple[str, str]] = []
+        self.artifacts: list[str] = []  # the run's artifact paths this publication logged
         self._aliases: dict[str, dict[str, str]] = {}
+        self._models_before: set[str] | None = None  # the run's logged models before ours
 
     def publish(self, pipeline: Any, catalog: Any) -> None:
         outputs = find_outputs(pipeline, catalog)
@@ -96,7 +97,9 @@ class Publication:
             self.log_model(catalog.get(name).registered_model_name, packages[name])
         for name in outputs.artifacts:
             artifact_path = (catalog.get(name).metadata or {}).get("mlflow_artifact_path")
-            self.client.log_artifact(self.run_id, str(saved_file(catalog, name)), artifact_path)
+            local = saved_file(catalog, name)
+            self.artifacts.append(f"{artifact_path}/{local.name}" if artifact_path else local.name)
+            self.client.log_artifact(self.run_id, str(local), artifact_path)
         self.log_metrics(outputs.metrics, catalog)
         from linear_nets.tracking import registry
 
@@ -139,6 +142,9 @@ class Publication:
             logger.warning("Model not registered: %s", refusal)
             registry.record_refusal(self.run_id, replace(candidate, refusal=refusal))
             return
+        if self._models_before is None:  # a notebook's run may hold models of its own
+            before = logged_models(self.client, self.run_id)
+            self._models_before = {model.model_id for model in before}
         with tempfile.TemporaryDirectory() as tmp:
             # the code file, weights, config, sha256 manifest, signature and input example
             info = mlflow.pyfunc.log_model(
@@ -157,7 +163,8 @@ class Publication:
 
     def rollback(self) -> list[str]:
         """Delete the versions this run registered and give the aliases that pointed at them
-        back to the versions they named before. Returns ``name/version`` of each deleted."""
+        back to the versions they named before; delete the models and files this publication
+        logged, complete or not. Returns ``name/version`` of each version deleted."""
         from linear_nets.tracking import registry
 
         deleted = registry.delete_run_versions(self.client, self.run_id)
@@ -165,14 +172,62 @@ class Publication:
         # so a promotion another run made meanwhile stands
         for name, before in self._aliases.items():
             registry.restore_missing_aliases(self.client, name, before)
-        tags = self.client.get_run(self.run_id).data.tags
-        for tag in (registry.VERSION_TAG, registry.CHAMPION_TAG):  # they no longer hold
-            if tag in tags:
-                self.client.delete_tag(self.run_id, tag)
+        try:  # first the files, which frees the space a full disk took
+            self._delete_logged_files()
+        finally:
+            tags = self.client.get_run(self.run_id).data.tags
+            for tag in (registry.VERSION_TAG, registry.CHAMPION_TAG):  # they no longer hold
+                if tag in tags:
+                    self.client.delete_tag(self.run_id, tag)
         if deleted:
             logger.warning("Deleted the model versions of run %s: %s", self.run_id, deleted)
         self.registered.clear()
         return deleted
+
+    def _delete_logged_files(self) -> None:
+        """Delete the models this publication logged, with their files (also what a copy
+        stopped by a full disk wrote), and the files it logged to the run."""
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        if self._models_before is not None:  # a model was (being) logged
+            delete_logged_models(self.client, self.run_id, keep=self._models_before)
+        if self.artifacts:
+            repository = get_artifact_repository(self.client.get_run(self.run_id).info.artifact_uri)
+            for path in self.artifacts:
+                repository.delete_artifacts(path)
+        self._models_before = None
+        self.artifacts.clear()
+
+
+def logged_models(client: Any, run_id: str) -> list[Any]:
+    """The models logged from run ``run_id`` (MLflow's ``LoggedModel``, any status)."""
+    experiment_id = client.get_run(run_id).info.experiment_id
+    found, token = [], None
+    while True:
+        page = client.search_logged_models(
+            [experiment_id], f"source_run_id = '{run_id}'", page_token=token
+        )
+        found += list(page)
+        token = page.token
+        if not token:
+            return found
+
+
+def delete_logged_models(client: Any, run_id: str, keep: Collection[str] = ()) -> list[str]:
+    """Delete the models logged from run ``run_id`` (but those in ``keep``) with their files,
+    complete or not (a copy a full disk or a signal stopped). Returns the ids deleted."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    deleted = []
+    for model in logged_models(client, run_id):
+        if model.model_id in keep:
+            continue
+        try:
+            get_artifact_repository(model.artifact_location).delete_artifacts()
+        finally:
+            client.delete_logged_model(model.model_id)
+        deleted.append(model.model_id)
+    return deleted
 
 
 def model_digest(package: Any) -> str:
