@@ -12,7 +12,7 @@ import pytest
 from kedro.io import DatasetError, Version
 
 from linear_nets.datasets.frame import FrameDataset
-from tests.datasets.conftest import leftovers
+from tests.support import leftovers
 
 
 def _rows(n: int = 50) -> pd.DataFrame:
