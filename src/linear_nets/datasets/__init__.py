@@ -18,6 +18,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "figure": ["FigureDataset"],
         "metrics": ["MetricsDataset"],
         "pyfunc_package": ["PyfuncPackageDataset"],
+        "registered_model": ["RegisteredModelDataset"],
         "remote_file": ["ChecksumMismatchError", "RemoteFile", "RemoteFileDataset"],
     },
 )

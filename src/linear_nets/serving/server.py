@@ -8,7 +8,10 @@ parsers, decoded once and answered with a fast JSON encoder), with what MLflow's
 - a cap on the request body (``--max-body-bytes``, or ``LINEAR_NETS_SERVING_MAX_BODY_BYTES``;
   default 32 MiB): a larger body is answered 413 before it is read to its end;
 - a body MLflow fails to parse (JSON nested too deep, broken CSV) is a 400, never a 500;
-- no error response carries a stack trace, a server path or a dump of the request.
+- no error response carries a stack trace, a server path or a dump of the request;
+- a registered version's files are compared with the digests recorded on it before any of
+  them runs (``integrity.load_verified``); a changed file stops the server, named;
+- a large JSON ``dataframe_split`` of numbers is parsed without a Python object per number.
 """
 
 from __future__ import annotations
@@ -386,10 +389,11 @@ def scoring_app(
 ) -> RequestGuard:
     """MLflow's scoring app for the model at ``model_uri``, behind a :class:`RequestGuard`
     (``fast_json_min_bytes`` < 0: every JSON body takes the general parse)."""
-    import mlflow.pyfunc
     from mlflow.pyfunc import scoring_server
 
-    model = mlflow.pyfunc.load_model(model_uri)
+    from linear_nets.serving.integrity import load_verified
+
+    model = load_verified(model_uri)  # a registered version's files verified before they run
     fast = None if fast_json_min_bytes < 0 else fast_json_min_bytes
     invocations = Invocations(model, scoring_server.init(model), fast_json_min_bytes=fast)
     return RequestGuard(invocations, max_body_bytes(max_body))
@@ -419,8 +423,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     import uvicorn
 
-    app = scoring_app(args.model_uri, args.max_body_bytes, args.fast_json_min_bytes)
+    from linear_nets.serving.pyfunc import IntegrityError
+
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        app = scoring_app(args.model_uri, args.max_body_bytes, args.fast_json_min_bytes)
+    except IntegrityError as error:
+        raise SystemExit(f"Error: {error}") from None
     logger.info(
         "Serving %s on http://%s:%d (request bodies up to %d bytes)",
         args.model_uri, args.host, args.port, app.max_body_bytes,
