@@ -16,6 +16,7 @@ path, whose answer (and error message) stays what it was.
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 WHITESPACE = b" \t\r\n"  # JSON's four
@@ -67,14 +68,17 @@ def split_rows(body: bytes) -> Any | None:
         start = key.end() - 1  # the data array's `[`
         end = _data_end(body, start)
         region = body[start : end + 1]
-        n, k = _shape(region)
-        columns = _columns(body[:start] + b"[]" + body[end + 1 :], n, k)
         # the outer `[` opens the first line; the outer `]` adds an empty last line
         csv = region.translate(CSV_BYTES, WHITESPACE)
-        if len(csv) != len(region) and _token_count(region) != n * k:
-            raise _Declined  # whitespace inside a number (`1 2`)
-        _check_numbers(csv)
-        return _frame(csv, columns)
+        # pyarrow parses (in its threads, without the GIL) while this one checks the bytes
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            parsed = pool.submit(_parse, csv)
+            n, k = _shape(region)
+            columns = _columns(body[:start] + b"[]" + body[end + 1 :], n, k)
+            if len(csv) != len(region) and _token_count(region) != n * k:
+                raise _Declined  # whitespace inside a number (`1 2`)
+            _check_numbers(csv)
+            return _frame(parsed.result(), columns)
     except _Declined:
         return None
 
@@ -128,13 +132,16 @@ def _columns(rest: bytes, n: int, k: int) -> list[str]:
     if not isinstance(split, dict) or len(request) != 1 or split.get("data") != []:
         raise _Declined
     columns = split.get("columns")
-    index = split.get("index", [0] * n)
     if not (
         set(split) <= {"columns", "data", "index"}
         and isinstance(columns, list)
         and len(columns) == len(set(columns)) == k
         and all(isinstance(name, str) for name in columns)
-        and isinstance(index, list)
+    ):
+        raise _Declined
+    index = split.get("index")
+    if "index" in split and not (
+        isinstance(index, list)
         and len(index) == n
         and all(type(item) in (int, str) for item in index)
     ):
@@ -172,20 +179,20 @@ def _check_numbers(csv: bytes) -> None:
         raise _Declined
 
 
-def _frame(csv: bytes, columns: list[str]) -> Any:
-    """The DataFrame of the CSV form's numbers, named ``columns``; declined where a field is
-    not a finite number (or a stray number stands outside a row)."""
+def _parse(csv: bytes) -> Any:
+    """The CSV form read by pyarrow: the two empty leading fields of each line as null
+    columns (a stray number there fails the read), the rest as float64 columns; declined where
+    a field is not a number."""
     import io
 
-    import numpy as np
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
-    names = ["opening", "comma", *(f"v{position}" for position in range(len(columns)))]
-    types = {"opening": pa.null(), "comma": pa.null()}
-    types |= {name: pa.float64() for name in names[2:]}
+    fields = csv.count(b",", 0, csv.find(b"\n")) + 1  # on the first line
+    names = ["opening", "comma", *(f"v{position}" for position in range(fields - 2))]
+    types = {name: pa.float64() for name in names[2:]} | {"opening": pa.null(), "comma": pa.null()}
     try:
-        table = pa_csv.read_csv(
+        return pa_csv.read_csv(
             io.BytesIO(csv),
             read_options=pa_csv.ReadOptions(column_names=names),
             parse_options=pa_csv.ParseOptions(
@@ -198,7 +205,16 @@ def _frame(csv: bytes, columns: list[str]) -> Any:
         )  # fmt: skip
     except (pa.ArrowInvalid, ValueError):
         raise _Declined from None
-    numbers = table.select(names[2:])
+
+
+def _frame(table: Any, columns: list[str]) -> Any:
+    """The DataFrame of the parsed numbers, named ``columns``; declined where a field is empty
+    or a number is beyond float64."""
+    import numpy as np
+
+    numbers = table.select(table.column_names[2:])
+    if numbers.num_columns != len(columns):
+        raise _Declined
     if any(column.null_count for column in numbers.columns):
         raise _Declined  # an empty field
     frame = numbers.rename_columns(columns).to_pandas()
