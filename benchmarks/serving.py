@@ -6,7 +6,10 @@ repeated; RAD, TAX and CHAS as int64, the way ``pd.read_csv`` reads them), inter
 - ``numpy``: ``X @ w + b`` on a float64 array (the floor; ``w``, ``b`` fold in the scaler);
 - ``predictor``: the project's ``RegressionPredictor.predict`` on the DataFrame (checks, scaler,
   arithmetic), without MLflow;
-- ``pyfunc``: ``mlflow.pyfunc.load_model(folder).predict`` on the DataFrame.
+- ``pyfunc``: ``mlflow.pyfunc.load_model(folder).predict`` on the DataFrame;
+- the project server's ``/invocations`` without the HTTP (``Invocations.score``) on the rows
+  as a JSON ``dataframe_split`` body: body in, JSON answer out, with its vectorised parse and
+  with the general one (a Python object per number, as before).
 
 Then over HTTP on 127.0.0.1, the servers running at once and the requests alternating between
 them: ``mlflow models serve``; ``python -m linear_nets.serving.server`` (``guarded``: MLflow's
@@ -107,10 +110,21 @@ def in_process(folder: Path, rows: pd.DataFrame, repeat: int) -> list[dict]:
     expected = X @ w + b
     np.testing.assert_allclose(model.predict(rows), expected, rtol=1e-9)
     np.testing.assert_allclose(predictor.predict(rows), expected, rtol=1e-9)
+    from linear_nets.serving.server import Invocations
+
+    body, content_type = bodies(rows)["JSON"]
+    vectorised = Invocations(model, fallback=None)
+    general = Invocations(model, fallback=None, fast_json_min_bytes=None)
+    for server in (vectorised, general):
+        status, answer = server.score(body, content_type)
+        assert status == 200, answer
+        np.testing.assert_allclose(json.loads(answer)["predictions"], expected, rtol=1e-9)
     cases = {
         "numpy X @ w + b": lambda: X @ w + b,
         "predictor.predict (checks + scaler)": lambda: predictor.predict(rows),
         "pyfunc.load_model(...).predict": lambda: model.predict(rows),
+        "JSON body → answer, vectorised parse": lambda: vectorised.score(body, content_type),
+        "JSON body → answer, general parse": lambda: general.score(body, content_type),
     }
     times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(repeat):  # interleaved: each round runs every case once
