@@ -71,16 +71,28 @@ def split_rows(body: bytes) -> Any | None:
         # the outer `[` opens the first line; the outer `]` adds an empty last line
         csv = region.translate(CSV_BYTES, WHITESPACE)
         # pyarrow parses (in its threads, without the GIL) while this one checks the bytes
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            parsed = pool.submit(_parse, csv)
+        parsed = _parser().submit(_parse, csv)
+        try:
             n, k = _shape(region)
             columns = _columns(body[:start] + b"[]" + body[end + 1 :], n, k)
             if len(csv) != len(region) and _token_count(region) != n * k:
                 raise _Declined  # whitespace inside a number (`1 2`)
             _check_numbers(csv)
-            return _frame(parsed.result(), columns)
+        finally:
+            table = parsed.result() if parsed.exception() is None else None
+        return _frame(table, n, columns)
     except _Declined:
         return None
+
+
+_PARSER: list[ThreadPoolExecutor] = []
+
+
+def _parser() -> ThreadPoolExecutor:
+    """The one thread that runs pyarrow's parse beside the checks (started on first use)."""
+    if not _PARSER:
+        _PARSER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="json-rows"))
+    return _PARSER[0]
 
 
 def _data_end(body: bytes, start: int) -> int:
@@ -207,17 +219,26 @@ def _parse(csv: bytes) -> Any:
         raise _Declined from None
 
 
-def _frame(table: Any, columns: list[str]) -> Any:
-    """The DataFrame of the parsed numbers, named ``columns``; declined where a field is empty
-    or a number is beyond float64."""
+def _frame(table: Any, n: int, columns: list[str]) -> Any:
+    """The DataFrame of the parsed numbers, named ``columns``: one float64 block, written
+    column by column (the layout pandas keeps), no further copy; declined where the parse
+    failed, a field is empty or a number is beyond float64."""
     import numpy as np
+    import pandas as pd
 
-    numbers = table.select(table.column_names[2:])
-    if numbers.num_columns != len(columns):
+    if table is None:
+        raise _Declined  # the parse refused a field
+    numbers = table.columns[2:]
+    if len(numbers) != len(columns) or table.num_rows != n:
         raise _Declined
-    if any(column.null_count for column in numbers.columns):
+    if any(column.null_count for column in numbers):
         raise _Declined  # an empty field
-    frame = numbers.rename_columns(columns).to_pandas()
-    if not np.isfinite(frame.to_numpy()).all():
+    block = np.empty((len(columns), n))
+    for row, column in zip(block, numbers, strict=True):
+        offset = 0
+        for chunk in column.chunks:
+            row[offset : offset + len(chunk)] = chunk.to_numpy()
+            offset += len(chunk)
+    if not np.isfinite(block.sum()):
         raise _Declined  # 1e400: the general path says what it makes of it
-    return frame
+    return pd.DataFrame(block.T, columns=pd.Index(columns, dtype=object), copy=False)
