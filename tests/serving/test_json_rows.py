@@ -49,7 +49,8 @@ TAKEN = {  # bodies the fast path parses
     "pretty printed": json.dumps({"dataframe_split": {"columns": COLUMNS, "data": ROWS}},
                                  indent=2).encode(),  # fmt: skip
     "tabs and CRLF": _body("[\r\n\t" + _row() + " ,\r\n\t" + _row() + "\t]"),
-    "exponents": _body(_rows(_row(["1e5", "1E-5", "1.5e+3", "0e0", "2E05", "3e-07"]))),
+    "exponents": _body(_rows(_row(["1e5", "1E-5", "1.5e+3", "0e0", "2E05", "3e-07", "1e+05",
+                                   "-0e-0", "1e-400"]))),  # fmt: skip
     "negative zero and zeros": _body(_rows(_row(["-0", "-0.0", "0", "0.0", "10", "100.001"]))),
     "negatives": _body(_rows(_row(["-1", "-0.5", "-12.25e-1"]))),
     "int beyond int64": _body(_rows(_row(["123456789012345678901234567890"]))),
@@ -91,6 +92,8 @@ DECLINED = {  # bodies left to the general path, which answers them as before
     "01": _body(_rows(_row(["01"]))),
     "-01": _body(_rows(_row(["-01"]))),
     "00": _body(_rows(_row(["00"]))),
+    "-00": _body(_rows(_row(["-00"]))),
+    "1e+-5": _body(_rows(_row(["1e+-5"]))),
     "1e": _body(_rows(_row(["1e"]))),
     "--1": _body(_rows(_row(["--1"]))),
     "hex": _body(_rows(_row(["0x1"]))),

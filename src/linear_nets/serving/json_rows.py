@@ -6,7 +6,7 @@ lists takes 0.2–0.9 s. :func:`split_rows` takes the common case, a rectangular
 JSON numbers, through C code instead: it checks the data array's bytes (only numbers, commas,
 brackets and whitespace; the brackets and commas exactly ``[[n,…,n],…,[n,…,n]]``; each number
 in JSON's grammar), lets pyarrow's CSV reader parse the numbers of a transformed copy, and
-decodes the rest of the body (the column names) with ``json``. Anything else it leaves alone
+decodes the rest of the body (the column names) with orjson. Anything else it leaves alone
 (returns ``None``): a string, ``null``, ``true``, a nested list, a ragged row, an empty array,
 ``NaN``, a number beyond float64, a backslash anywhere in the body, other keys, an ``index``
 that is not a flat list, pretty printing it cannot follow. The caller then takes the general
@@ -42,15 +42,6 @@ CSV_BYTES = _table(
     ord("x"),
 )  # fmt: skip
 NOT_SEPARATORS = bytes(byte for byte in range(256) if byte not in b"[],")
-# classes of the CSV form, for the grammar checks: 0 '0', 1 '1'-'9', 2 '.', 3 'eE', 4 '+',
-# 5 '-', 6 a separator (',' or newline), 7 anything else
-ZERO, DIGIT, DOT, EXPONENT, PLUS, MINUS, SEPARATOR, OTHER = range(8)
-CLASSES = _table(
-    {ord("0"): ZERO, **{byte: DIGIT for byte in b"123456789"}, ord("."): DOT,
-     ord("e"): EXPONENT, ord("E"): EXPONENT, ord("+"): PLUS, ord("-"): MINUS,
-     ord(","): SEPARATOR, ord("\n"): SEPARATOR},
-    OTHER,
-)  # fmt: skip
 IS_NUMBER_BYTE = _table({byte: 1 for byte in NUMBER_BYTES}, 0)
 
 
