@@ -6,12 +6,17 @@ repeated; RAD, TAX and CHAS as int64, the way ``pd.read_csv`` reads them), inter
 - ``numpy``: ``X @ w + b`` on a float64 array (the floor; ``w``, ``b`` fold in the scaler);
 - ``predictor``: the project's ``RegressionPredictor.predict`` on the DataFrame (checks, scaler,
   arithmetic), without MLflow;
-- ``pyfunc``: ``mlflow.pyfunc.load_model(folder).predict`` on the DataFrame.
+- ``pyfunc``: ``mlflow.pyfunc.load_model(folder).predict`` on the DataFrame;
+- the project server's ``/invocations`` without the HTTP (``Invocations.score``) on the rows
+  as a JSON ``dataframe_split`` body: body in, JSON answer out, with its vectorised parse and
+  with the general one (a Python object per number, as before).
 
-Then over HTTP on 127.0.0.1, one server process at a time, each answering the same requests:
-``mlflow models serve`` and ``python -m linear_nets.serving.server`` (MLflow's scoring app
-behind the project's request guard): one-row requests (JSON ``dataframe_split``, one
-keep-alive connection; p50 and p99), and 100 000 rows in one request as JSON, CSV and Parquet.
+Then over HTTP on 127.0.0.1, the servers running at once and the requests alternating between
+them: ``mlflow models serve``; ``python -m linear_nets.serving.server`` (``guarded``: MLflow's
+scoring app behind the project's request guard); and the same with its vectorised JSON parse
+turned off (``--fast-json-min-bytes -1``: every JSON body decoded into Python objects, as before
+issue #24's JSON row). One-row requests (JSON ``dataframe_split``, one keep-alive connection;
+p50 and p99), and 100 000 rows in one request as JSON, CSV and Parquet.
 
 The model is the project's models-from-code regression model saved to a temporary folder
 (``linear_nets.serving.pyfunc.save_model``), with least-squares weights. ``--model FOLDER``
@@ -43,6 +48,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
 INT_COLUMNS = ["CHAS", "RAD", "TAX"]
+SERVERS = ["mlflow models serve", "guarded", "guarded, general JSON parse"]
+GENERAL_JSON = SERVERS[2]  # the project's server with its vectorised JSON parse turned off
 
 
 def boston_rows(n: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -103,10 +110,21 @@ def in_process(folder: Path, rows: pd.DataFrame, repeat: int) -> list[dict]:
     expected = X @ w + b
     np.testing.assert_allclose(model.predict(rows), expected, rtol=1e-9)
     np.testing.assert_allclose(predictor.predict(rows), expected, rtol=1e-9)
+    from linear_nets.serving.server import Invocations
+
+    body, content_type = bodies(rows)["JSON"]
+    vectorised = Invocations(model, fallback=None)
+    general = Invocations(model, fallback=None, fast_json_min_bytes=None)
+    for server in (vectorised, general):
+        status, answer = server.score(body, content_type)
+        assert status == 200, answer
+        np.testing.assert_allclose(json.loads(answer)["predictions"], expected, rtol=1e-9)
     cases = {
         "numpy X @ w + b": lambda: X @ w + b,
         "predictor.predict (checks + scaler)": lambda: predictor.predict(rows),
         "pyfunc.load_model(...).predict": lambda: model.predict(rows),
+        "JSON body → answer, vectorised parse": lambda: vectorised.score(body, content_type),
+        "JSON body → answer, general parse": lambda: general.score(body, content_type),
     }
     times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(repeat):  # interleaved: each round runs every case once
@@ -144,6 +162,8 @@ def start_server(kind: str, folder: Path, log: Path) -> tuple[subprocess.Popen, 
             sys.executable, "-m", "linear_nets.serving.server", "-m", str(folder),
             "--host", LOOPBACK, "--port", str(port), "--max-body-bytes", str(256 * 2**20),
         ]  # fmt: skip
+        if kind == GENERAL_JSON:
+            command += ["--fast-json-min-bytes", "-1"]
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     out = log.open("w")
     server = subprocess.Popen(
@@ -287,8 +307,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="no 100 000-row HTTP requests")
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument(
-        "--server", action="append", choices=["mlflow models serve", "guarded"],
-        help="which servers (default: both)",
+        "--server", action="append", choices=SERVERS, help="which servers (default: all)",
     )  # fmt: skip
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args(argv)
@@ -299,7 +318,7 @@ def main(argv: list[str] | None = None) -> None:
         folder = args.model or save_boston_model(Path(tmp, "model"), rows, target)
         results += in_process(folder, rows, args.repeat)
         if not args.skip_http:
-            kinds = args.server or ["mlflow models serve", "guarded"]
+            kinds = args.server or SERVERS
             results += over_http(folder, rows, args.requests, 0 if args.quick else 3, kinds)
     for row in results:
         figures = []

@@ -127,12 +127,14 @@ def _registry_inputs(pipeline: Any, catalog: Any) -> list[tuple[str, Any]]:
     """The pipeline's inputs that load a model from the MLflow registry."""
     from kedro_mlflow.io.models import MlflowModelRegistryDataset
 
+    from linear_nets.datasets.registered_model import RegisteredModelDataset
+
     found = []
     for name in sorted(pipeline.inputs()):
         if name.startswith("params:"):
             continue
         dataset = catalog.get(name)
-        if isinstance(dataset, MlflowModelRegistryDataset):
+        if isinstance(dataset, MlflowModelRegistryDataset | RegisteredModelDataset):
             found.append((name, dataset))
     return found
 

@@ -21,6 +21,8 @@ def test_in_process_rows_at_1000_rows(tmp_path: Path, capsys: pytest.CaptureFixt
         "numpy X @ w + b",
         "predictor.predict (checks + scaler)",
         "pyfunc.load_model(...).predict",
+        "JSON body → answer, vectorised parse",
+        "JSON body → answer, general parse",
     ]
     assert all(row["rows"] == 1000 and row["best_s"] > 0 for row in rows)
     assert rows[0]["x_numpy"] == 1.0

@@ -19,6 +19,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "frame": ["FrameDataset"],
         "metrics": ["MetricsDataset"],
         "pyfunc_package": ["PyfuncPackageDataset"],
+        "registered_model": ["RegisteredModelDataset"],
         "remote_file": ["ChecksumMismatchError", "RemoteFile", "RemoteFileDataset"],
     },
 )

@@ -159,6 +159,9 @@ class Publication:
         ).version
         self.registered.append((registered_name, str(version)))
         registry.tag_version(registered_name, str(version), self.run_id, candidate, digest)
+        from linear_nets.serving.integrity import record_files  # checked before loading
+
+        record_files(self.client, registered_name, str(version))
         logger.debug("Registered %s version %s", registered_name, version)  # the summary says it
 
     def rollback(self) -> list[str]:

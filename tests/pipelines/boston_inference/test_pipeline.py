@@ -91,3 +91,26 @@ def test_a_non_finite_or_overflowing_row_is_refused_by_column_and_row(
             run_pipeline(trained_boston, "boston_inference")
     finally:
         path.write_text(shipped)
+
+
+def test_a_champion_whose_code_changed_is_refused_before_it_runs(
+    trained_boston: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    client = mlflow_client(trained_boston)
+    champion = client.get_model_version_by_alias("boston_linear_regression", "champion")
+    uri = client.get_model_version_download_uri(champion.name, champion.version)
+    code = trained_boston / uri.removeprefix("file://") / "regression_model.py"
+    shipped = code.read_text()
+    marker = tmp_path / "marker"
+    monkeypatch.setenv("MARKER", str(marker))
+    try:  # the changed file would leave a marker when it runs
+        payload = "import os, pathlib\npathlib.Path(os.environ['MARKER']).touch()\n"
+        code.write_text(f"{shipped}\n{payload}")
+        with pytest.raises(Exception, match=(
+            "model file regression_model.py of boston_linear_regression version "
+            f"{champion.version} changed since the model was published"
+        )):  # fmt: skip
+            run_pipeline(trained_boston, "boston_inference")
+    finally:
+        code.write_text(shipped)
+    assert not marker.exists()
