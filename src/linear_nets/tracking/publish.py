@@ -160,11 +160,9 @@ class Publication:
         back to the versions they named before. Returns ``name/version`` of each deleted."""
         from linear_nets.tracking import registry
 
-        deleted = registry.delete_run_versions(self.client, self.run_id)
         # deleting a version drops the aliases that pointed at it; only those are put back,
         # so a promotion another run made meanwhile stands
-        for name, before in self._aliases.items():
-            registry.restore_missing_aliases(self.client, name, before)
+        deleted = registry.delete_run_versions(self.client, self.run_id, restore=self._aliases)
         tags = self.client.get_run(self.run_id).data.tags
         for tag in (registry.VERSION_TAG, registry.CHAMPION_TAG):  # they no longer hold
             if tag in tags:
