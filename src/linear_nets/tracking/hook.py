@@ -18,6 +18,8 @@ For each ``kedro run`` of a tracked pipeline this hook:
   of this host whose process died (:mod:`.liveness`);
 - after the pipeline succeeded, publishes what it produced (:mod:`.publish`) and ends the run
   FINISHED; a failure ends it FAILED, Ctrl-C or SIGTERM KILLED, and undoes what was published.
+  A signal that arrives while the run writes the store (opening it, publishing) waits until
+  that is done (:func:`_signals_deferred`).
 """
 
 from __future__ import annotations
