@@ -189,8 +189,7 @@ class RegistryLock:
             if holder.get(self.TOKEN) == self.token:  # our creation went through on a retry
                 return self
             reason = self._abandoned(holder)
-            if reason:
-                self._break(holder, reason)
+            if reason and self._break(holder, reason):
                 continue
             if time.monotonic() > deadline:
                 raise LockTimeout(
@@ -281,13 +280,14 @@ class RegistryLock:
             return f"held for more than {self.lease_s:g} s"
         return None
 
-    def _break(self, holder: dict[str, str], reason: str) -> None:
-        """Delete the lock ``holder`` holds, if it still does, as the only breaker."""
+    def _break(self, holder: dict[str, str], reason: str) -> bool:
+        """Delete the lock ``holder`` holds, if it still does, as the only breaker; whether
+        this process was the breaker (otherwise another one is breaking it)."""
         if not self._create(self.breaker):
             breaker = self._holder(self.breaker)
             if breaker is not None and self._abandoned(breaker):
                 self._delete(self.breaker)  # a breaker died while breaking
-            return
+            return False
         try:
             now = self._holder(self.name)
             if now is not None and now.get(self.TOKEN) == holder.get(self.TOKEN):
@@ -297,6 +297,7 @@ class RegistryLock:
                 )
         finally:
             self._delete(self.breaker)
+        return True
 
 
 def _holder_text(holder: dict[str, str]) -> str:
