@@ -17,7 +17,9 @@ import pytest
 from click.testing import CliRunner
 from kedro.io import AbstractDataset
 
+from linear_nets.datasets import MetricsDataset
 from linear_nets.tracking.cli import runs
+from linear_nets.tracking.hook import Terminated
 from linear_nets.tracking.liveness import END_REASON_TAG, process_tags
 from tests.support import mlflow_client, run_pipeline, stop_group
 
@@ -168,6 +170,32 @@ def test_a_failure_while_publishing_leaves_a_failed_run_and_nothing_else(kedro_p
     assert run.data.metrics == {}
     assert "publishing the run failed" in run.data.tags[END_REASON_TAG]
     assert client.search_model_versions("name = 'boston_linear_regression'") == []
+
+
+class SignalledWhilePublished(MetricsDataset):
+    """Metrics whose loading, when the run publishes them, gets the process a SIGTERM: as a
+    terminal, ``timeout`` or CI runner would send while MLflow's client writes the store."""
+
+    def load(self) -> Any:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return super().load()
+
+
+@pytest.mark.slow
+def test_a_sigterm_while_publishing_waits_for_the_publication_then_stops(kedro_project: Path):
+    (kedro_project / "conf/local/catalog.yml").write_text(  # conf/local overrides the entry
+        "landscape_metrics:\n"
+        f"  type: {__name__}.SignalledWhilePublished\n"
+        "  filepath: data/08_reporting/landscape_metrics.json\n"
+        "  versioned: true\n"
+    )
+    with pytest.raises(Terminated, match="SIGTERM"):
+        run_pipeline(kedro_project, "landscape")
+    client = mlflow_client(kedro_project)
+    experiment = client.get_experiment_by_name("linear_nets.landscape")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"  # complete: nothing half-written, nothing undone
+    assert run.data.metrics["grid_best_w"] == pytest.approx(2.0)
 
 
 def test_runs_clean_removes_what_a_dead_run_registered_and_repairs_the_champion(
