@@ -126,6 +126,32 @@ def wait_for_http(
     pytest.fail(f"{url} did not answer within {timeout_s} s:\n{tail}")
 
 
+# Cold start of `mlflow server` takes 10-40 s here (uvicorn imports the whole of MLflow).
+MLFLOW_SERVER_START_TIMEOUT_S = 180
+
+
+@contextlib.contextmanager
+def loopback_mlflow_server(store: Path, folder: Path) -> Iterator[str]:
+    """``mlflow server`` on the SQLite store ``store`` (one worker, no job runner), on a free
+    loopback port, in its own process group (stopped on exit); yields its URL once it answers."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", f"sqlite:///{store}",
+        "--artifacts-destination", str(folder / "artifacts"),
+        "--host", LOOPBACK,
+        "--port", str(port),
+        "--workers", "1",
+    ]  # fmt: skip
+    log = folder / "mlflow-server.log"
+    # No job runner: it is a second process, and leaves a folder in /dev/shm when killed.
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    with process_group(command, cwd=folder, log=log, env=env) as server:
+        url = f"http://{LOOPBACK}:{port}"
+        wait_for_http(f"{url}/health", MLFLOW_SERVER_START_TIMEOUT_S, server, log)
+        yield url
+
+
 def run_bounded(
     command: list[str], *, timeout_s: float, cwd: Path | None = None, env: dict | None = None
 ) -> tuple[int, str, str]:

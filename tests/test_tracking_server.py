@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 import urllib.error
@@ -305,9 +306,43 @@ def test_an_editor_runs_a_pipeline_and_a_reader_cannot_move_the_champion(server:
     with pytest.raises(mlflow.MlflowException) as refused:
         client.set_registered_model_alias(MODEL, "champion", champion.version)
     assert refused.value.error_code == "PERMISSION_DENIED"
+    # the editor's promotion took the registry lock and deleted it (its creator may)
+    assert [m.name for m in client.search_registered_models()] == [MODEL]
     # nothing went to the project's SQLite store
     local = mlflow.MlflowClient(tracking_uri=f"sqlite:///{server.project / 'mlflow.db'}")
     assert not local.search_runs([e.experiment_id for e in local.search_experiments()])
+
+
+def test_a_promotion_lock_is_deleted_by_its_creator_and_another_users_by_the_admin(
+    server: Server, login
+):
+    from linear_nets.tracking.liveness import process_tags
+    from linear_nets.tracking.store import LOCK_SUFFIX, RegistryLock
+
+    code, output = server.run(
+        "user", "add", "eve", "--role", "editor", "--password-stdin", stdin="eve-password-1"
+    )
+    assert code == 0, output
+    login("eve", "eve-password-1")
+    client = mlflow.MlflowClient(tracking_uri=server.url)
+    for _ in range(2):  # deleting a registered model sweeps its grants; taking it again re-grants
+        with RegistryLock(client, "eves_model"):
+            pass
+    assert not client.search_registered_models(f"name = 'eves_model{LOCK_SUFFIX}'")
+
+    finished = subprocess.Popen(["true"])  # the lock of another user's process that died
+    finished.wait()
+    login("admin", admin_password(server))
+    admin = mlflow.MlflowClient(tracking_uri=server.url)
+    admin.create_registered_model(f"abandoned{LOCK_SUFFIX}", tags=process_tags(finished.pid))
+    login("eve", "eve-password-1")
+    refused = f"the server's admin deletes the registered model abandoned{LOCK_SUFFIX}"
+    with pytest.raises(PermissionError, match=refused), RegistryLock(client, "abandoned"):
+        pass
+    login("admin", admin_password(server))
+    with RegistryLock(admin, "abandoned"):  # the admin may break it
+        pass
+    assert [m.name for m in admin.search_registered_models()] == [MODEL]
 
 
 def test_a_backup_restores_into_a_fresh_folder(

@@ -3,6 +3,7 @@ interrupted by real signals."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -16,7 +17,9 @@ import pytest
 from click.testing import CliRunner
 from kedro.io import AbstractDataset
 
+from linear_nets.datasets import MetricsDataset
 from linear_nets.tracking.cli import runs
+from linear_nets.tracking.hook import Terminated
 from linear_nets.tracking.liveness import END_REASON_TAG, process_tags
 from tests.support import mlflow_client, run_pipeline, stop_group
 
@@ -28,9 +31,14 @@ TRAINING = "Running node: train_synthetic_model"
 
 def start_long_synthetic_run(project: Path, log: Path) -> subprocess.Popen:
     """``kedro run --pipeline=synthetic`` with enough epochs to be interrupted in training."""
+    return start_run(project, log, "--pipeline=synthetic", "--params=synthetic.train.epochs=20000")
+
+
+def start_run(project: Path, log: Path, *args: str) -> subprocess.Popen:
+    """``kedro run *args`` in ``project``, its own process group, its output to ``log``."""
     with log.open("w") as out:
         return subprocess.Popen(
-            [str(KEDRO), "run", "--pipeline=synthetic", "--params=synthetic.train.epochs=20000"],
+            [str(KEDRO), "run", *args],
             cwd=project,
             env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"},
             stdin=subprocess.DEVNULL,
@@ -164,6 +172,32 @@ def test_a_failure_while_publishing_leaves_a_failed_run_and_nothing_else(kedro_p
     assert client.search_model_versions("name = 'boston_linear_regression'") == []
 
 
+class SignalledWhilePublished(MetricsDataset):
+    """Metrics whose loading, when the run publishes them, gets the process a SIGTERM: as a
+    terminal, ``timeout`` or CI runner would send while MLflow's client writes the store."""
+
+    def load(self) -> Any:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return super().load()
+
+
+@pytest.mark.slow
+def test_a_sigterm_while_publishing_waits_for_the_publication_then_stops(kedro_project: Path):
+    (kedro_project / "conf/local/catalog.yml").write_text(  # conf/local overrides the entry
+        "landscape_metrics:\n"
+        f"  type: {__name__}.SignalledWhilePublished\n"
+        "  filepath: data/08_reporting/landscape_metrics.json\n"
+        "  versioned: true\n"
+    )
+    with pytest.raises(Terminated, match="SIGTERM"):
+        run_pipeline(kedro_project, "landscape")
+    client = mlflow_client(kedro_project)
+    experiment = client.get_experiment_by_name("linear_nets.landscape")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"  # complete: nothing half-written, nothing undone
+    assert run.data.metrics["grid_best_w"] == pytest.approx(2.0)
+
+
 def test_runs_clean_removes_what_a_dead_run_registered_and_repairs_the_champion(
     kedro_project: Path,
 ):
@@ -197,3 +231,66 @@ def test_runs_clean_removes_what_a_dead_run_registered_and_repairs_the_champion(
         versions["good"][1]
     ]
     assert str(client.get_model_version_by_alias("m", CHAMPION).version) == versions["good"][1]
+
+
+SIGNALLED_EXIT_S = 30
+
+
+@pytest.mark.slow
+def test_sigterm_right_after_registration_with_runs_sharing_the_store(
+    kedro_project: Path, tmp_path: Path
+):
+    """Issue 23: SIGTERM to every run just as the first registers (runs sharing one SQLite
+    store) once took 85 s, printed ~1300 "database is locked" and left a READY version of a
+    RUNNING run."""
+    from linear_nets.tracking.registry import CHAMPION
+
+    client = mlflow_client(kedro_project)
+    logs = [tmp_path / f"run-{seed}.log" for seed in range(5)]
+    processes = [  # different splits: different models (an identical one is not registered)
+        start_run(kedro_project, log, "--pipeline=boston", "--params=" + ",".join(
+            [f"boston.split.seed={seed}", "boston.train.optimizer=lstsq"]
+        ))
+        for seed, log in enumerate(logs)
+    ]  # fmt: skip
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not client.search_model_versions("name = 'boston_linear_regression'"):
+            if time.monotonic() > deadline or all(p.poll() is not None for p in processes):
+                pytest.fail(f"no run registered a version:\n{logs[0].read_text()[-3000:]}")
+            time.sleep(0.1)
+        signalled = time.monotonic()
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):  # a run that already ended
+                os.killpg(process.pid, signal.SIGTERM)
+        took: list[float | None] = [None] * len(processes)
+        while None in took and time.monotonic() < signalled + SIGNALLED_EXIT_S:
+            for number, process in enumerate(processes):
+                if took[number] is None and process.poll() is not None:
+                    took[number] = time.monotonic() - signalled
+            time.sleep(0.05)
+    finally:
+        for process in processes:
+            stop_group(process)
+    outputs = [log.read_text() for log in logs]
+    assert None not in took, f"exit after SIGTERM (s): {took}"
+    for output in outputs:
+        assert "database is locked" not in output, output[-3000:]
+        assert "Traceback" not in output, output[-3000:]
+
+    experiment = client.get_experiment_by_name("linear_nets.boston")
+    runs = client.search_runs([experiment.experiment_id])
+    assert 1 <= len(runs) <= len(processes)  # a process still starting has no run yet
+    statuses = {run.info.run_id: run.info.status for run in runs}
+    assert "RUNNING" not in statuses.values(), statuses
+    for run in runs:
+        versions = client.search_model_versions(f"run_id = '{run.info.run_id}'")
+        if run.info.status == "FINISHED":
+            assert run.data.metrics
+        else:
+            assert run.data.metrics == {}, run.info.status
+            assert versions == [], run.info.status
+    with contextlib.suppress(mlflow.exceptions.MlflowException):  # no champion is fine
+        champion = client.get_model_version_by_alias("boston_linear_regression", CHAMPION)
+        assert statuses[champion.run_id] == "FINISHED"
+    print(f"exits after SIGTERM (s): {[round(t, 1) for t in took]}; statuses: {statuses}")

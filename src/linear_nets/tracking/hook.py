@@ -18,6 +18,8 @@ For each ``kedro run`` of a tracked pipeline this hook:
   of this host whose process died (:mod:`.liveness`);
 - after the pipeline succeeded, publishes what it produced (:mod:`.publish`) and ends the run
   FINISHED; a failure ends it FAILED, Ctrl-C or SIGTERM KILLED, and undoes what was published.
+  A signal that arrives while the run writes the store (opening it, publishing) waits until
+  that is done (:func:`_signals_deferred`).
 """
 
 from __future__ import annotations
@@ -100,28 +102,31 @@ class MlflowTrackingHook:
         if not self._settings.tracks(names):
             return
         client = mlflow.MlflowClient()
-        active = mlflow.active_run()
-        if active is not None:  # a run the user opened (a notebook): record into it
-            self._run = _Run(active.info.run_id, owned=False, save_version=save_version)
-        else:
-            uri = mlflow.get_tracking_uri()
-            experiment = store.ensure_experiment(self._settings.experiment(names), uri)
-            store.check_artifact_root(experiment, uri, project)
-            for line in liveness.mark_dead_runs_killed(
-                client, reason="its process was gone when a later run started"
-            ):
-                logger.warning("Runs whose process died: %s", line)
-            # the client creates the run without MLflow's notebook and Databricks probes
-            run = client.create_run(experiment.experiment_id, run_name=",".join(names))
-            mlflow.start_run(run_id=run.info.run_id)  # the active run, for log_model
-            self._run = _Run(run.info.run_id, owned=True, save_version=save_version)
+        with _signals_deferred() as received:  # the store is written: see _signals_deferred
+            active = mlflow.active_run()
+            if active is not None:  # a run the user opened (a notebook): record into it
+                self._run = _Run(active.info.run_id, owned=False, save_version=save_version)
+            else:
+                uri = mlflow.get_tracking_uri()
+                experiment = store.ensure_experiment(self._settings.experiment(names), uri)
+                store.check_artifact_root(experiment, uri, project)
+                for line in liveness.mark_dead_runs_killed(
+                    client, reason="its process was gone when a later run started"
+                ):
+                    logger.warning("Runs whose process died: %s", line)
+                # the client creates the run without MLflow's notebook and Databricks probes
+                run = client.create_run(experiment.experiment_id, run_name=",".join(names))
+                mlflow.start_run(run_id=run.info.run_id)  # the active run, for log_model
+                self._run = _Run(run.info.run_id, owned=True, save_version=save_version)
+            if not self._exit_handler_registered:
+                atexit.register(self._end_abandoned_run)  # runs before MLflow's own exit handler
+                self._exit_handler_registered = True
+            log_parameters(client, self._run.run_id, pipeline, catalog)
+            tags = run_tags(run_params, pipeline, catalog, save_version)
+            client.log_batch(self._run.run_id, tags=_tag_entities(tags))
+        if received:  # ended KILLED at exit
+            raise _interruption(received[0])
         self._catch_signals(self._run)
-        if not self._exit_handler_registered:
-            atexit.register(self._end_abandoned_run)  # runs before MLflow's own exit handler
-            self._exit_handler_registered = True
-        log_parameters(client, self._run.run_id, pipeline, catalog)
-        tags = run_tags(run_params, pipeline, catalog, save_version)
-        client.log_batch(self._run.run_id, tags=_tag_entities(tags))
 
     @hook_impl
     def after_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
@@ -131,13 +136,23 @@ class MlflowTrackingHook:
         if state is None:
             return
         try:
-            state.publication = Publication(state.run_id)
-            state.publication.publish(pipeline, catalog)
+            # a signal waits until the publication is whole (seconds): the run then ends
+            # FINISHED, with its metrics and model, and the process stops as it was asked to
+            with _signals_deferred() as received:
+                state.publication = Publication(state.run_id)
+                state.publication.publish(pipeline, catalog)
         except BaseException as error:
             status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
             self._end(state, status, f"publishing the run failed: {_describe(error)}")
             raise
         self._end(state, "FINISHED", None)
+        if received:
+            logger.warning(
+                "%s came while run %s was publishing: the run was completed first (FINISHED)",
+                signal.Signals(received[0]).name,
+                state.run_id,
+            )
+            raise _interruption(received[0])
 
     @hook_impl
     def on_pipeline_error(self, error: Exception) -> None:
@@ -217,6 +232,35 @@ def _signals_held() -> Any:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Any:
+    """Within: SIGINT and SIGTERM are recorded in the yielded list instead of interrupting
+    (main thread only). An interruption raised inside the MLflow client can leave a SQLite write
+    transaction of this process open: every later write, of this process (ending its run) and
+    of every run sharing the store, then waits for it and fails ``database is locked``."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def record(signum: int, frame: Any) -> None:
+        received.append(signum)
+
+    previous = {signum: signal.signal(signum, record) for signum in _SIGNALS}
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _interruption(signum: int) -> KeyboardInterrupt:
+    """What a signal raises once it may: Ctrl-C's KeyboardInterrupt, or :class:`Terminated`."""
+    if signum == signal.SIGINT:
+        return KeyboardInterrupt()
+    return Terminated(f"signal {signal.Signals(signum).name}")
 
 
 def _absolute(uri: str, project: Path) -> str:

@@ -170,12 +170,10 @@ class Publication:
         logged, complete or not. Returns ``name/version`` of each version deleted."""
         from linear_nets.tracking import registry
 
-        deleted = registry.delete_run_versions(self.client, self.run_id)
         # deleting a version drops the aliases that pointed at it; only those are put back,
         # so a promotion another run made meanwhile stands
-        for name, before in self._aliases.items():
-            registry.restore_missing_aliases(self.client, name, before)
-        try:  # first the files, which frees the space a full disk took
+        deleted = registry.delete_run_versions(self.client, self.run_id, restore=self._aliases)
+        try:  # then the files, which frees the space a full disk took
             self._delete_logged_files()
         finally:
             tags = self.client.get_run(self.run_id).data.tags

@@ -300,18 +300,12 @@ def promote_if_better(name: str, version: str, *, tracking_uri: str | None = Non
     Returns:
         One line saying whether it became champion, and why.
     """
-    from linear_nets.tracking.store import store_lock
+    from linear_nets.tracking.store import promotion_lock
 
     client = _client(tracking_uri)
     # read, compare and set as one step: two runs promoting at once must not both win
-    with store_lock(tracking_uri or _tracking_uri()):
+    with promotion_lock(client, name):
         return _promote_if_better(client, name, version)
-
-
-def _tracking_uri() -> str:
-    import mlflow
-
-    return mlflow.get_tracking_uri()
 
 
 def _promote_if_better(client: Any, name: str, version: str) -> str:
@@ -403,12 +397,27 @@ def restore_missing_aliases(client: Any, name: str, before: dict[str, str]) -> N
                 client.set_registered_model_alias(name, alias, version)
 
 
-def delete_run_versions(client: Any, run_id: str) -> list[str]:
-    """Delete every model version registered by run ``run_id``; ``name/version`` of each."""
-    deleted = []
+def delete_run_versions(
+    client: Any, run_id: str, restore: dict[str, dict[str, str]] | None = None
+) -> list[str]:
+    """Delete every model version registered by run ``run_id`` and give back the aliases of
+    ``restore`` (``{model: {alias: version}}``, as they were before the run) that went with
+    them, each model under its promotion lock: a promotion never sees the alias missing
+    half-way. Returns ``name/version`` of each deleted version."""
+    from linear_nets.tracking.store import promotion_lock
+
+    restore = restore or {}
+    by_model: dict[str, list[str]] = {}
     for version in client.search_model_versions(f"run_id = '{run_id}'"):
-        client.delete_model_version(version.name, version.version)
-        deleted.append(f"{version.name}/{version.version}")
+        by_model.setdefault(version.name, []).append(str(version.version))
+    deleted = []
+    for name in sorted(set(by_model) | set(restore)):
+        with promotion_lock(client, name):
+            for version in by_model.get(name, []):
+                client.delete_model_version(name, version)
+                deleted.append(f"{name}/{version}")
+            if name in restore:
+                restore_missing_aliases(client, name, restore[name])
     return deleted
 
 
@@ -418,17 +427,20 @@ def forget_dead_run(client: Any, run_id: str) -> list[str]:
     remaining version of a FINISHED run (or remove it). Returns one line per repair."""
     from mlflow.exceptions import MlflowException
 
+    from linear_nets.tracking.store import promotion_lock
+
     lines = []
     for version in client.search_model_versions(f"run_id = '{run_id}'"):
         name = version.name
-        try:
-            champion = client.get_model_version_by_alias(name, CHAMPION)
-        except MlflowException:
-            champion = None
-        client.delete_model_version(name, version.version)
-        lines.append(f"deleted {name} version {version.version} (its run {run_id} died)")
-        if champion is not None and champion.version == version.version:
-            lines.append(_elect_champion(client, name))
+        with promotion_lock(client, name):  # a promotion meanwhile must not be undone
+            try:
+                champion = client.get_model_version_by_alias(name, CHAMPION)
+            except MlflowException:
+                champion = None
+            client.delete_model_version(name, version.version)
+            lines.append(f"deleted {name} version {version.version} (its run {run_id} died)")
+            if champion is not None and champion.version == version.version:
+                lines.append(_elect_champion(client, name))
     return lines
 
 
