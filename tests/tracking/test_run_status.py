@@ -20,7 +20,7 @@ from kedro.io import AbstractDataset
 from linear_nets.datasets import MetricsDataset
 from linear_nets.tracking.cli import runs
 from linear_nets.tracking.hook import Terminated
-from linear_nets.tracking.liveness import END_REASON_TAG, process_tags
+from linear_nets.tracking.liveness import END_REASON_TAG, SAVE_VERSION_TAG, process_tags
 from tests.support import mlflow_client, run_pipeline, stop_group
 
 KEDRO = Path(sys.executable).with_name("kedro")
@@ -212,7 +212,9 @@ def test_runs_clean_removes_what_a_dead_run_registered_and_repairs_the_champion(
     client.create_registered_model("m")
     mlflow.set_tracking_uri(f"sqlite:///{kedro_project / 'mlflow.db'}")  # restored by the fixture
     versions = {}
-    owners = (("good", process_tags(), 4.0), ("dead", process_tags(finished.pid), 3.0))
+    dead_version = "2026-12-06T22.00.00.000Z"
+    dead_tags = process_tags(finished.pid) | {SAVE_VERSION_TAG: dead_version}
+    owners = (("good", process_tags(), 4.0), ("dead", dead_tags, 3.0))
     for name, tags, value in owners:
         run_id = client.create_run(experiment, tags=tags).info.run_id
         created = client.create_model_version("m", f"runs:/{run_id}/model", run_id=run_id)
@@ -221,6 +223,12 @@ def test_runs_clean_removes_what_a_dead_run_registered_and_repairs_the_champion(
         versions[name] = (run_id, version)
     client.set_terminated(versions["good"][0], "FINISHED")
     client.set_registered_model_alias("m", CHAMPION, versions["dead"][1])  # the dead run won
+    # what the kill may have left half-written: a logged model and a versioned file
+    model = client.create_logged_model(experiment, source_run_id=versions["dead"][0])
+    table = kedro_project / "data/02_intermediate/boston_table.parquet"
+    (table / dead_version).mkdir(parents=True)
+    (table / dead_version / "boston_table.parquet").write_bytes(b"PAR1 cut short")
+    (table / "2026-12-06T21.00.00.000Z").mkdir()  # another run's version stays
 
     result = CliRunner().invoke(runs, ["clean"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -231,6 +239,10 @@ def test_runs_clean_removes_what_a_dead_run_registered_and_repairs_the_champion(
         versions["good"][1]
     ]
     assert str(client.get_model_version_by_alias("m", CHAMPION).version) == versions["good"][1]
+    assert f"deleted logged model {model.model_id}" in result.output
+    assert model.model_id not in [m.model_id for m in client.search_logged_models([experiment])]
+    assert f"removed data/02_intermediate/boston_table.parquet/{dead_version}" in result.output
+    assert [p.name for p in table.iterdir()] == ["2026-12-06T21.00.00.000Z"]
 
 
 SIGNALLED_EXIT_S = 30

@@ -22,7 +22,7 @@ def runs() -> None:
 @click.option("--env", "-e", default=None, help="Kedro configuration environment.")
 def clean(env: str | None) -> None:
     """Mark KILLED the RUNNING runs of this host whose process no longer exists, and remove
-    the model versions they registered."""
+    the model versions they registered, the models they logged and their files under data/."""
     import mlflow
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
@@ -35,7 +35,7 @@ def clean(env: str | None) -> None:
         session.load_context()  # the tracking hook points MLflow at the environment's store
     uri = mlflow.get_tracking_uri()
     lines = mark_dead_runs_killed(
-        mlflow.MlflowClient(uri), reason="its process was gone (kedro runs clean)"
+        mlflow.MlflowClient(uri), reason="its process was gone (kedro runs clean)", project=project
     )
     for line in lines:
         click.echo(line)

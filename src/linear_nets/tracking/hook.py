@@ -111,7 +111,7 @@ class MlflowTrackingHook:
                 experiment = store.ensure_experiment(self._settings.experiment(names), uri)
                 store.check_artifact_root(experiment, uri, project)
                 for line in liveness.mark_dead_runs_killed(
-                    client, reason="its process was gone when a later run started"
+                    client, reason="its process was gone when a later run started", project=project
                 ):
                     logger.warning("Runs whose process died: %s", line)
                 # the client creates the run without MLflow's notebook and Databricks probes
@@ -326,7 +326,7 @@ def run_tags(
     tags.pop("run_id", None)
     if tags.get("runner", "None") == "None":  # no runner given: Kedro's default
         tags["runner"] = "SequentialRunner"
-    tags["kedro.save_version"] = save_version
+    tags[liveness.SAVE_VERSION_TAG] = save_version
     tags["torch_version"] = torch.__version__
     commit, dirty = git_commit(Path(run_params.get("project_path") or Path.cwd()))
     if commit:

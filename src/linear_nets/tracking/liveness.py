@@ -2,8 +2,10 @@
 
 Each run is tagged with the host, the pid and the pid's start time (so a reused pid is not
 mistaken for the original process). A run left RUNNING whose process is gone from this host
-(SIGKILL, power loss) is marked KILLED by the next run and by ``kedro runs clean``, and the
-model versions it registered are removed (``@champion`` repaired where it pointed at one).
+(SIGKILL, power loss) is marked KILLED by the next run and by ``kedro runs clean``; the model
+versions it registered are removed (``@champion`` repaired where it pointed at one), so are the
+models it logged, and the files it wrote under the project's ``data/`` (its Kedro save version's
+folders), any of which a kill may have left half-written.
 """
 
 from __future__ import annotations
@@ -46,12 +48,18 @@ def is_alive(pid: int, start: str = "") -> bool:
     return not start or _start_ticks(pid) in ("", start)
 
 
-def mark_dead_runs_killed(client: Any, reason: str) -> list[str]:
+SAVE_VERSION_TAG = "kedro.save_version"
+"""The Kedro save version a run wrote its versioned files under (set by the tracking hook)."""
+
+
+def mark_dead_runs_killed(client: Any, reason: str, project: Path | None = None) -> list[str]:
     """Mark KILLED every RUNNING run of this host whose process is gone, delete the model
-    versions it registered and repair ``@champion`` where it pointed at one. Returns one line
-    per run killed (``KILLED <run id>``) and per repair."""
+    versions it registered (repairing ``@champion`` where it pointed at one) and the models
+    it logged, and, given the ``project``, remove its versioned files under ``data/``.
+    Returns one line per run killed (``KILLED <run id>``) and per repair."""
     from mlflow.entities import ViewType
 
+    from linear_nets.tracking.publish import delete_logged_models
     from linear_nets.tracking.registry import forget_dead_run
 
     experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
@@ -74,4 +82,25 @@ def mark_dead_runs_killed(client: Any, reason: str) -> list[str]:
         client.set_terminated(run.info.run_id, "KILLED", end_time=int(time.time() * 1000))
         killed.append(f"KILLED {run.info.run_id}")
         killed += forget_dead_run(client, run.info.run_id)
+        for model_id in delete_logged_models(client, run.info.run_id):
+            killed.append(f"deleted logged model {model_id} (its run {run.info.run_id} died)")
+        version = tags.get(SAVE_VERSION_TAG, "")
+        if project is not None and version:
+            for folder in remove_saved_version(project / "data", version):
+                killed.append(f"removed {folder} (its run {run.info.run_id} died)")
     return killed
+
+
+def remove_saved_version(data: Path, version: str) -> list[str]:
+    """Delete every ``<dataset>/<version>/`` folder under ``data`` (Kedro's versioned layout,
+    ``<filepath>/<version>/<name>``); returns them relative to ``data``'s parent."""
+    import shutil
+
+    if not data.is_dir() or not version.strip() or "/" in version:
+        return []
+    removed = []
+    for folder in sorted(data.rglob(version)):
+        if folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder)
+            removed.append(str(folder.relative_to(data.parent)))
+    return removed
