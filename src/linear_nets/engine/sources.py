@@ -194,14 +194,17 @@ def usable_cores() -> int:
 def streaming_threads() -> Iterator[int]:
     """Share the cores between the partition reader and torch while a stream runs.
 
-    The next partition is read and decoded in one background thread (Arrow's pool set to one
-    thread, so the decoding stays in it) while torch works on the current one with the other
-    cores: ``usable_cores() - 1`` intra-op threads, at least 1, and never more than torch was
-    given before (a rank of a data-parallel job already has its share). With both at full
-    width on two cores they fight (the issue's profile: the streamed normal equations took 2.7x
-    as long with torch at 2 threads as at 1). Restored afterwards. torch keeps the count per
-    thread (a new thread starts from the last one set), so the thread that does the arithmetic
-    enters this itself.
+    The next partition is read in one background thread while torch works on the current one
+    with the other cores: ``usable_cores() - 1`` intra-op threads, at least 1, and never more
+    than torch was given before (a rank of a data-parallel job already has its share). With
+    both at full width on two cores they fight (the issue's profile: the streamed normal
+    equations took 2.7x as long with torch at 2 threads as at 1): torch's OpenMP threads spin
+    while they wait. Arrow's pool decodes the columns with one thread per usable core (its
+    default counts the machine's cores, not this process's affinity): its threads sleep when
+    idle, so on two cores the decoding takes the core that the arithmetic leaves free (the
+    streamed QR and the SGD epoch ran 1.2-1.4x as fast as with Arrow held to one thread;
+    benchmarks/README.md). Restored afterwards. torch keeps the count per thread (a new thread
+    starts from the last one set), so the thread that does the arithmetic enters this itself.
 
     Yields:
         The number of torch threads chosen.
@@ -211,7 +214,7 @@ def streaming_threads() -> Iterator[int]:
     torch_before, arrow_before = torch.get_num_threads(), pa.cpu_count()
     chosen = max(1, min(torch_before, usable_cores() - 1))
     torch.set_num_threads(chosen)
-    pa.set_cpu_count(1)
+    pa.set_cpu_count(usable_cores())
     try:
         yield chosen
     finally:
