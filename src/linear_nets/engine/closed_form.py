@@ -2,9 +2,12 @@
 
 :class:`StreamedQR` holds the triangular factor R of the QR factorisation of the augmented
 design A = [1 X y] (intercept first, target last), in float64 on the device it was made on.
-Each chunk of rows is stacked under the running R and re-factored (a tall-skinny QR, TSQR), so
-one pass over data of any size keeps only a (d+2)×(d+2) matrix, and R is all that least
-squares needs:
+Each chunk of rows is factored, its R stacked under the running R and re-factored (a tall-skinny
+QR, TSQR), so one pass over data of any size keeps only a (d+2)×(d+2) matrix, and R is all that
+least squares needs. A chunk is factored by CholeskyQR2 (:func:`cholesky_qr2`: matrix products,
+as accurate as Householder on a well-conditioned chunk, which it checks) and otherwise by
+Householder reflections (:func:`r_factor`): an ill-conditioned or collinear table gets the
+Householder QR it always got.
 
 - R = [[R₁₁, z], [0, ρ]]: the coefficients solve R₁₁ θ = z, the residual sum of squares is ρ²;
 - the singular values of R₁₁ are those of [1 X]: condition number, rank, and, when the rank
@@ -86,7 +89,10 @@ def _scaled_condition_ok(R: torch.Tensor, limit: float) -> bool:
 
 
 def cholesky_qr2(
-    At: torch.Tensor, preconditioner: torch.Tensor | None = None
+    At: torch.Tensor,
+    preconditioner: torch.Tensor | None = None,
+    *,
+    workspace: torch.Tensor | None = None,
 ) -> torch.Tensor | None:
     """R of the tall matrix A = ``At``ᵀ (``At`` is (k, m): A's columns, each contiguous) by
     CholeskyQR2, or None when A is not well conditioned enough for it.
@@ -107,7 +113,8 @@ def cholesky_qr2(
     like the earlier ones give; otherwise None.
 
     A rank-deficient, non-finite or badly conditioned block gives None: the caller factors it
-    by Householder.
+    by Householder. ``workspace``: at least ``At.numel()`` float64 elements to hold Q₁ (a fresh
+    block per call costs page faults).
     """
     k = At.shape[0]
     if At.shape[1] < k:
@@ -122,7 +129,11 @@ def cholesky_qr2(
     else:
         R1 = preconditioner
     eye = torch.eye(k, dtype=At.dtype, device=At.device)
-    Qt = torch.linalg.solve_triangular(R1, eye, upper=True).T @ At  # (A R₁⁻¹)ᵀ
+    inverse_t = torch.linalg.solve_triangular(R1, eye, upper=True).T
+    if workspace is None:
+        Qt = inverse_t @ At  # (A R₁⁻¹)ᵀ
+    else:
+        Qt = torch.mm(inverse_t, At, out=workspace[: At.numel()].view(At.shape))
     R2, info = torch.linalg.cholesky_ex(Qt @ Qt.T, upper=True)
     if int(info) != 0:
         return None
@@ -223,14 +234,14 @@ class StreamedQR:
             # CholeskyQR2 where it is well conditioned (preconditioned by the R of the earlier
             # rows while that keeps working), else by Householder, and its R is stacked under
             # the running R and re-factored.
-            buffer = torch.empty(
-                size, min(len(y), _CHUNK_ROWS), dtype=torch.float64, device=self.device
+            buffer, workspace = torch.empty(
+                2, size * min(len(y), _CHUNK_ROWS), dtype=torch.float64, device=self.device
             )
             preconditioner: torch.Tensor | None = None
             for start in range(0, len(y), _CHUNK_ROWS):
                 X_chunk = X[start : start + _CHUNK_ROWS].detach()
                 rows = len(X_chunk)
-                block = buffer[:, :rows]
+                block = buffer[: size * rows].view(size, rows)
                 block[0] = 1.0
                 block[1:-1].copy_(X_chunk.T)  # to float64 and the device in the same copy
                 block[-1].copy_(y[start : start + rows].detach().reshape(-1))
@@ -240,10 +251,12 @@ class StreamedQR:
                     and _scaled_condition_ok(self.R, CHOLESKY_QR_CONDITION_LIMIT)
                 ):
                     preconditioner = self.R
-                R = None if preconditioner is None else cholesky_qr2(block, preconditioner)
+                R = None
+                if preconditioner is not None:
+                    R = cholesky_qr2(block, preconditioner, workspace=workspace)
                 if R is None:
                     preconditioner = None  # these rows differ: the next chunk takes a newer R
-                    R = cholesky_qr2(block)
+                    R = cholesky_qr2(block, workspace=workspace)
                 if R is None:
                     R = r_factor(block.T)
                 self.R = torch.linalg.qr(torch.cat([self.R, R]), mode="r").R
