@@ -200,11 +200,12 @@ def streaming_threads() -> Iterator[int]:
     both at full width on two cores they fight (the issue's profile: the streamed normal
     equations took 2.7x as long with torch at 2 threads as at 1): torch's OpenMP threads spin
     while they wait. Arrow's pool decodes the columns with one thread per usable core (its
-    default counts the machine's cores, not this process's affinity): its threads sleep when
-    idle, so on two cores the decoding takes the core that the arithmetic leaves free (the
-    streamed QR and the SGD epoch ran 1.2-1.4x as fast as with Arrow held to one thread;
-    benchmarks/README.md). Restored afterwards. torch keeps the count per thread (a new thread
-    starts from the last one set), so the thread that does the arithmetic enters this itself.
+    default counts the machine's cores, not this process's affinity; a rank of a job given
+    fewer torch threads gets one more than those): its threads sleep when idle, so on two cores
+    the decoding takes the core that the arithmetic leaves free (the streamed QR and the SGD
+    epoch ran 1.2-1.75x as fast as with Arrow held to one thread; benchmarks/README.md).
+    Restored afterwards. torch keeps the count per thread (a new thread starts from the last
+    one set), so the thread that does the arithmetic enters this itself.
 
     Yields:
         The number of torch threads chosen.
@@ -214,7 +215,7 @@ def streaming_threads() -> Iterator[int]:
     torch_before, arrow_before = torch.get_num_threads(), pa.cpu_count()
     chosen = max(1, min(torch_before, usable_cores() - 1))
     torch.set_num_threads(chosen)
-    pa.set_cpu_count(usable_cores())
+    pa.set_cpu_count(min(usable_cores(), torch_before + 1))  # a rank's share, one more
     try:
         yield chosen
     finally:
