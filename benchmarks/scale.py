@@ -30,11 +30,13 @@ on the GPU as a one-process nccl job; elsewhere the table says it was not run.
 ``--rates`` measures the stream against the plain read instead: on n rows (default 1e7, in
 partitions of 250 000 rows: 40) it times, in rounds that take turns, a plain pyarrow read
 (``ParquetFile.iter_batches``, each column to numpy), the project's reader
-(``read_partitions``: partitions to row-major tensors), the streamed normal equations
-(``solve_streamed_least_squares``) and one streamed SGD epoch (``fit`` on a
-``PartitionSource``, batch 4096), each as rows/s and as a share of the plain read, with the
-process pinned to 1 core, 2 cores and all of them (``os.sched_setaffinity``); then each case's
-peak RSS in a process of its own beside that process's footprint after its imports.
+(``read_partitions``: partitions to float32 tensors), the exact streamed solve
+(``streamed_qr``: ``solve_streamed_least_squares``, the streamed QR of [1 X y] in float64 that
+replaced the normal equations; this case was called ``normal_equations`` before) and one
+streamed SGD epoch (``fit`` on a ``PartitionSource``, batch 4096), each as rows/s and as a share
+of the plain read, with the process pinned to 1 core, 2 cores and all of them
+(``os.sched_setaffinity``); then each case's peak RSS in a process of its own beside that
+process's footprint after its imports.
 ``--format pandas`` reads the partitions through ``pandas.ParquetDataset`` instead of the
 catalog's ``ArrowParquetDataset`` (with ``PYTHONPATH`` at an older ``src``: the "before").
 
@@ -261,7 +263,7 @@ def run_case(case: str, folder: Path, n: int, nproc: int, device: str) -> dict[s
     )
 
 
-RATE_CASES = ("arrow", "reader", "normal_equations", "sgd_epoch")
+RATE_CASES = ("arrow", "reader", "streamed_qr", "sgd_epoch")
 """``arrow`` is the plain pyarrow read every other case is compared with."""
 SHUFFLE_BUFFER = 250_000  # PartitionSource's default
 
@@ -293,7 +295,7 @@ def _rate_case(case: str, folder: Path, fmt: str):
     partitions = _dataset(folder, fmt).load()
     if case == "reader":
         return lambda: sum(len(y) for _name, _X, y in read_partitions(partitions, "y"))
-    if case == "normal_equations":
+    if case == "streamed_qr":
         return lambda: solve_streamed_least_squares(partitions)
     rows = solve_streamed_least_squares(partitions)["partition_rows"]
     config = TrainConfig(device="cpu", optimizer="sgd", lr=LR, epochs=1, batch_size=BATCH)
@@ -393,7 +395,7 @@ def report_rates(results: list[dict[str, object]]) -> str:
                 f"({buffer_mb:.0f} MB) = {limit:.0f} MB"
             )
     lines.append("(x: the share of the plain pyarrow read rate; goals: reader >= 0.8, "
-                 "normal equations and SGD epoch >= 0.5)")
+                 "streamed QR and SGD epoch >= 0.5)")
     return "\n".join(lines)
 
 

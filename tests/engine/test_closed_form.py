@@ -182,3 +182,90 @@ def test_standard_errors_from_a_streamed_factor_equal_the_in_memory_ones() -> No
     ours = inference_from_qr(streamed, names).table
     whole = ols_inference(X64.numpy(), y64.numpy(), names).table
     np.testing.assert_allclose(ours.to_numpy(), whole.to_numpy(), rtol=1e-11)
+
+
+# --- CholeskyQR2 on well-conditioned blocks, Householder on the rest ---
+
+
+def _sign_fixed(R: torch.Tensor) -> torch.Tensor:
+    return R * torch.sign(R.diagonal()).unsqueeze(1)
+
+
+def test_cholesky_qr2_gives_householders_r_on_a_well_conditioned_block() -> None:
+    from linear_nets.engine.closed_form import cholesky_qr2
+
+    generator = torch.Generator().manual_seed(10)
+    A = torch.randn(5000, 6, generator=generator, dtype=torch.float64) * torch.tensor(
+        [1.0, 1e3, 1e-3, 5.0, 1e6, 2.0], dtype=torch.float64
+    )  # scales far apart: the check is on the scaled columns
+    A[:, 0] = 1.0
+    R = cholesky_qr2(A.T.contiguous())
+    expected = torch.linalg.qr(A, mode="r").R
+    assert R is not None
+    torch.testing.assert_close(_sign_fixed(R), _sign_fixed(expected), rtol=1e-13, atol=0)
+    # the running R of earlier rows as the first factor gives the same R
+    again = cholesky_qr2(A[2500:].T.contiguous(), preconditioner=R)
+    stacked = torch.linalg.qr(torch.cat([torch.linalg.qr(A[:2500], mode="r").R, again])).R
+    torch.testing.assert_close(_sign_fixed(stacked), _sign_fixed(expected), rtol=1e-12, atol=0)
+
+
+def test_cholesky_qr2_declines_what_it_cannot_factor_exactly() -> None:
+    from linear_nets.engine.closed_form import cholesky_qr2
+
+    # [1 X y] of a polynomial fit: y nearly in the span of 1, x … x⁵ (scaled condition 2.9e8)
+    X, y, _coef, _se, _rss = exact_polynomial_problem(40, 5)
+    polynomial = torch.from_numpy(np.column_stack([np.ones(40), X, y]))
+    collinear = torch.randn(100, 3, dtype=torch.float64)
+    collinear[:, 2] = collinear[:, 0] - 2 * collinear[:, 1]
+    with_nan = torch.randn(100, 3, dtype=torch.float64)
+    with_nan[7, 1] = float("nan")
+    short = torch.randn(2, 3, dtype=torch.float64)
+    for A in (polynomial, collinear, with_nan, short):
+        assert cholesky_qr2(A.T.contiguous()) is None
+    # a first factor from other rows that leaves these ill-conditioned is declined too
+    earlier = torch.randn(200, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    later = earlier.clone()
+    later[:, 2] = earlier[:, 0] + 1e-4 * earlier[:, 2]  # x3 follows x1 from here on
+    first_factor = torch.linalg.qr(earlier).R
+    assert cholesky_qr2(later.T.contiguous(), preconditioner=first_factor) is None
+    assert cholesky_qr2(earlier.T.contiguous(), preconditioner=first_factor) is not None
+
+
+def test_a_stream_of_many_chunks_is_exact_on_both_routes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from linear_nets.engine import closed_form
+
+    monkeypatch.setattr(closed_form, "_CHUNK_ROWS", 64)
+    routes = {"cholesky": 0, "householder": 0}
+    cholesky, householder = closed_form.cholesky_qr2, closed_form.r_factor
+
+    def counted_cholesky(At, preconditioner=None, **options):
+        R = cholesky(At, preconditioner, **options)
+        routes["cholesky"] += R is not None
+        return R
+
+    def counted_householder(A):
+        routes["householder"] += 1
+        return householder(A)
+
+    monkeypatch.setattr(closed_form, "cholesky_qr2", counted_cholesky)
+    monkeypatch.setattr(closed_form, "r_factor", counted_householder)
+    X, y = _noisy(3000, 5, seed=11)
+    X = X.double()
+    X[1024:1088, 2] = 7.0 + 1e-9 * X[1024:1088, 2]  # one chunk where x3 is constant
+    qr = streamed_least_squares([(X[:1500], y[:1500]), (X[1500:], y[1500:])])
+    design = torch.cat([torch.ones(len(X), 1, dtype=torch.float64), X], dim=1)
+    expected = torch.linalg.lstsq(design, y.double().unsqueeze(1)).solution.squeeze(1)
+    torch.testing.assert_close(qr.theta(), expected, rtol=1e-12, atol=1e-12)
+    assert routes == {"householder": 1, "cholesky": 2 * -(-1500 // 64) - 1}
+
+
+def test_an_ill_conditioned_stream_keeps_seven_digits(monkeypatch: pytest.MonkeyPatch) -> None:
+    from linear_nets.engine import closed_form
+
+    monkeypatch.setattr(closed_form, "_CHUNK_ROWS", 8)
+    X, y, coef, _se, rss = exact_polynomial_problem(40, 5)
+    chunks = [(torch.from_numpy(X[i : i + 8]), torch.from_numpy(y[i : i + 8])) for i in (0, 8)]
+    chunks.append((torch.from_numpy(X[16:]), torch.from_numpy(y[16:])))
+    qr = streamed_least_squares(chunks)
+    assert significant_digits(qr.theta().numpy(), coef) >= 7
+    assert qr.rss == pytest.approx(rss, rel=1e-7)

@@ -246,6 +246,20 @@ def test_a_parquet_file_and_a_table_give_the_rows_pandas_gives(
         torch.testing.assert_close(y, y_pandas)
     assert torch.isnan(X[3, 1]) and X[4, 1] == -4  # a null becomes NaN
     y[0] = 1.0  # the caller's own, writable tensors
+    for table in (pq.ParquetFile(path), pq.read_table(path), pd.read_parquet(path)):
+        X, y = table_to_tensors(table, "y", column_major=True)  # what a stream reads
+        assert X.shape == (30, 2) and X.T.is_contiguous() and X.stride() == (1, 30)
+        torch.testing.assert_close(X, X_pandas, equal_nan=True)
+        torch.testing.assert_close(y, y_pandas)
+
+
+def test_a_stream_reads_column_major_partitions(partitions) -> None:
+    from linear_nets.engine.sources import read_partitions
+
+    loaders, rows = partitions
+    for name, X, y in read_partitions(loaders, "y"):
+        assert X.T.is_contiguous() and len(X) == len(y) == rows[name]
+        assert torch.equal(X[:, 0], 2 * y) and torch.equal(X[:, 1], -y)
 
 
 def test_arrow_parquet_dataset_round_trip(tmp_path: Path) -> None:

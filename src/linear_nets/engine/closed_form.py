@@ -2,9 +2,12 @@
 
 :class:`StreamedQR` holds the triangular factor R of the QR factorisation of the augmented
 design A = [1 X y] (intercept first, target last), in float64 on the device it was made on.
-Each chunk of rows is stacked under the running R and re-factored (a tall-skinny QR, TSQR), so
-one pass over data of any size keeps only a (d+2)×(d+2) matrix, and R is all that least
-squares needs:
+Each chunk of rows is factored, its R stacked under the running R and re-factored (a tall-skinny
+QR, TSQR), so one pass over data of any size keeps only a (d+2)×(d+2) matrix, and R is all that
+least squares needs. A chunk is factored by CholeskyQR2 (:func:`cholesky_qr2`: matrix products,
+as accurate as Householder on a well-conditioned chunk, which it checks) and otherwise by
+Householder reflections (:func:`r_factor`): an ill-conditioned or collinear table gets the
+Householder QR it always got.
 
 - R = [[R₁₁, z], [0, ρ]]: the coefficients solve R₁₁ θ = z, the residual sum of squares is ρ²;
 - the singular values of R₁₁ are those of [1 X]: condition number, rank, and, when the rank
@@ -24,11 +27,17 @@ from dataclasses import dataclass
 
 import torch
 
-_CHUNK_ROWS = 1 << 18
-"""Rows converted to float64 and factored at a time: bounds the extra memory."""
+_CHUNK_ROWS = 1 << 16
+"""Rows converted to float64 and factored at a time (9 MB at d = 16): few enough calls that their
+overhead is small, small enough that the block stays in the CPU's cache between the passes."""
 _BLOCK_ROWS = 512
 """Rows of each small QR in the tree of :func:`r_factor`: a block stays in the CPU's cache."""
 INTERCEPT_NAME = "intercept"
+CHOLESKY_QR_CONDITION_LIMIT = 1e4
+"""The largest condition number (of the block with its columns scaled to unit norm) that
+:func:`cholesky_qr2` accepts; beyond it the Householder QR of :func:`r_factor` takes over."""
+PRECONDITIONED_LIMIT = 1e2
+"""The largest condition number of A R₁⁻¹ accepted when R₁ is the running factor."""
 
 
 @contextlib.contextmanager
@@ -67,6 +76,70 @@ def r_factor(A: torch.Tensor) -> torch.Tensor:
         R = torch.linalg.qr(A[:whole].reshape(-1, block, k), mode="r").R
         A = torch.cat([R.reshape(-1, k), A[whole:]])
     return torch.linalg.qr(A, mode="r").R
+
+
+def _scaled_condition_ok(R: torch.Tensor, limit: float) -> bool:
+    """Whether the triangular ``R`` with its columns scaled to about unit norm by powers of two
+    (exactly) has a condition number of at most ``limit`` (from its singular values)."""
+    norms = torch.linalg.vector_norm(R, dim=0)
+    if not bool((norms > 0).all() & torch.isfinite(norms).all()):
+        return False
+    singular = torch.linalg.svdvals(R * torch.exp2(-torch.round(torch.log2(norms))))
+    return bool(singular[-1] * limit >= singular[0])
+
+
+def cholesky_qr2(
+    At: torch.Tensor,
+    preconditioner: torch.Tensor | None = None,
+    *,
+    workspace: torch.Tensor | None = None,
+) -> torch.Tensor | None:
+    """R of the tall matrix A = ``At``ᵀ (``At`` is (k, m): A's columns, each contiguous) by
+    CholeskyQR2, or None when A is not well conditioned enough for it.
+
+    R₁ = chol(AᵀA), Q₁ = A R₁⁻¹, R₂ = chol(Q₁ᵀQ₁), R = R₂ R₁ (Fukaya, Nakatsukasa, Yanagisawa,
+    Yamamoto, 2014): matrix products over the block (BLAS 3, in cache) instead of the
+    Householder reflections' vector operations. Its backward error and the orthogonality of
+    its Q are those of a Householder QR when κ(A) ≲ u^(-1/2) ≈ 1e8; this takes it only where
+    the condition number of A with its columns scaled by powers of two (exact; what Cholesky's
+    and the products' rounding depends on) is at most :data:`CHOLESKY_QR_CONDITION_LIMIT`, far
+    inside that, and checks it on R₁ (an accurate estimate there: the Gram's rounding moves its
+    smallest eigenvalue by κ² u ≤ 1e-8 of itself; a worse conditioned A shows a κ(R₁) near
+    u^(-1/2) or a failed Cholesky).
+
+    ``preconditioner``: an upper-triangular R₁ to use instead of chol(AᵀA) (the R of the rows
+    factored so far, when it passed the same check): one product fewer. It is accepted when
+    Q₁ = A R₁⁻¹ is well conditioned (κ(R₂) ≤ :data:`PRECONDITIONED_LIMIT`), which rows drawn
+    like the earlier ones give; otherwise None.
+
+    A rank-deficient, non-finite or badly conditioned block gives None: the caller factors it
+    by Householder. ``workspace``: at least ``At.numel()`` float64 elements to hold Q₁ (a fresh
+    block per call costs page faults).
+    """
+    k = At.shape[0]
+    if At.shape[1] < k:
+        return None
+    if preconditioner is None:
+        G = At @ At.T
+        if not bool(torch.isfinite(G).all()):
+            return None
+        R1, info = torch.linalg.cholesky_ex(G, upper=True)
+        if int(info) != 0 or not _scaled_condition_ok(R1, CHOLESKY_QR_CONDITION_LIMIT):
+            return None
+    else:
+        R1 = preconditioner
+    eye = torch.eye(k, dtype=At.dtype, device=At.device)
+    inverse_t = torch.linalg.solve_triangular(R1, eye, upper=True).T
+    if workspace is None:
+        Qt = inverse_t @ At  # (A R₁⁻¹)ᵀ
+    else:
+        Qt = torch.mm(inverse_t, At, out=workspace[: At.numel()].view(At.shape))
+    R2, info = torch.linalg.cholesky_ex(Qt @ Qt.T, upper=True)
+    if int(info) != 0:
+        return None
+    if preconditioner is not None and not _scaled_condition_ok(R2, PRECONDITIONED_LIMIT):
+        return None
+    return R2 @ R1
 
 
 class RankDeficientError(ValueError):
@@ -156,14 +229,37 @@ class StreamedQR:
             raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
         size = self.n_features + 2
         with _one_intra_op_thread(self.device):
+            # Each chunk goes into a column-major float64 block [1 X y]ᵀ (one contiguous copy per
+            # column when X is column-major, as ``read_partitions`` yields it), is factored by
+            # CholeskyQR2 where it is well conditioned (preconditioned by the R of the earlier
+            # rows while that keeps working), else by Householder, and its R is stacked under
+            # the running R and re-factored.
+            buffer, workspace = torch.empty(
+                2, size * min(len(y), _CHUNK_ROWS), dtype=torch.float64, device=self.device
+            )
+            preconditioner: torch.Tensor | None = None
             for start in range(0, len(y), _CHUNK_ROWS):
                 X_chunk = X[start : start + _CHUNK_ROWS].detach()
                 rows = len(X_chunk)
-                block = torch.empty(rows, size, dtype=torch.float64, device=self.device)
-                block[:, 0] = 1.0
-                block[:, 1:-1].copy_(X_chunk)  # to float64 and the device in the same copy
-                block[:, -1].copy_(y[start : start + rows].detach().reshape(-1))
-                self.R = r_factor(torch.cat([self.R, r_factor(block)]))
+                block = buffer[: size * rows].view(size, rows)
+                block[0] = 1.0
+                block[1:-1].copy_(X_chunk.T)  # to float64 and the device in the same copy
+                block[-1].copy_(y[start : start + rows].detach().reshape(-1))
+                if (
+                    preconditioner is None
+                    and len(self.R) == size
+                    and _scaled_condition_ok(self.R, CHOLESKY_QR_CONDITION_LIMIT)
+                ):
+                    preconditioner = self.R
+                R = None
+                if preconditioner is not None:
+                    R = cholesky_qr2(block, preconditioner, workspace=workspace)
+                if R is None:
+                    preconditioner = None  # these rows differ: the next chunk takes a newer R
+                    R = cholesky_qr2(block, workspace=workspace)
+                if R is None:
+                    R = r_factor(block.T)
+                self.R = torch.linalg.qr(torch.cat([self.R, R]), mode="r").R
                 self.rows += rows
 
     def merge(self, other: StreamedQR) -> None:

@@ -101,16 +101,24 @@ class TensorSource:
 
 ARROW_BLOCK_ROWS = 32_768
 """Rows decoded and copied into the tensors at a time: a block stays in the CPU's cache between
-Parquet's decoder and the row-major copy (whole columns at once ran at a third of the speed)."""
+Parquet's decoder and the copy (whole columns at once ran at a third of the speed)."""
 
 
-def table_to_tensors(table: Any, target: str, *, where: str = "") -> Batch:
+def table_to_tensors(
+    table: Any, target: str, *, where: str = "", column_major: bool = False
+) -> Batch:
     """``(X, y)`` as float32 tensors from a table: ``target`` is y, every other column a feature.
 
     ``table`` is a ``pyarrow.parquet.ParquetFile`` (what
     :class:`~linear_nets.datasets.arrow_parquet.ArrowParquetDataset` loads: its record batches
     are decoded straight into the tensors, without pandas or a whole decoded table), a pyarrow
-    Table, or a pandas DataFrame. X is row-major, filled column by column; nulls become NaN.
+    Table, or a pandas DataFrame. Nulls become NaN.
+
+    X is row-major by default. With ``column_major`` it is the transposed view of a contiguous
+    (features, rows) tensor: each column is one contiguous copy of the decoded Arrow column
+    (a ``memcpy``, at the rate of the plain read; the row-major copy scatters every value and
+    ran at about half of it). ``X.T`` is then contiguous; indexing, slicing and matrix products
+    take X as it is (BLAS reads the transposed layout directly).
 
     Raises:
         ValueError: if ``target`` is missing or the table has no feature column.
@@ -127,7 +135,10 @@ def table_to_tensors(table: Any, target: str, *, where: str = "") -> Batch:
     features = [column for column in names if column != target]
     if not features:
         raise ValueError(f"no feature columns{place} besides the target {target!r}")
-    X = np.empty((rows, len(features)), dtype=np.float32)
+    if column_major:
+        X = np.empty((len(features), rows), dtype=np.float32).T
+    else:
+        X = np.empty((rows, len(features)), dtype=np.float32)
     y = np.empty(rows, dtype=np.float32)
     if hasattr(table, "iter_batches") or hasattr(table, "column_names"):
         _fill_from_arrow(table, features, target, X, y)
@@ -150,6 +161,8 @@ def _fill_from_arrow(
     start = 0
     for batch in batches:
         stop = start + batch.num_rows
+        if stop > len(y):
+            raise ValueError(f"read more rows than the {len(y)} the file's metadata promised")
         for index in range(len(features)):
             X[start:stop, index] = batch.column(index).to_numpy(zero_copy_only=False)
         y[start:stop] = batch.column(len(features)).to_numpy(zero_copy_only=False)
@@ -181,14 +194,18 @@ def usable_cores() -> int:
 def streaming_threads() -> Iterator[int]:
     """Share the cores between the partition reader and torch while a stream runs.
 
-    The next partition is read and decoded in one background thread (Arrow's pool set to one
-    thread, so the decoding stays in it) while torch works on the current one with the other
-    cores: ``usable_cores() - 1`` intra-op threads, at least 1, and never more than torch was
-    given before (a rank of a data-parallel job already has its share). With both at full
-    width on two cores they fight (the issue's profile: the streamed normal equations took 2.7x
-    as long with torch at 2 threads as at 1). Restored afterwards. torch keeps the count per
-    thread (a new thread starts from the last one set), so the thread that does the arithmetic
-    enters this itself.
+    The next partition is read in one background thread while torch works on the current one
+    with the other cores: ``usable_cores() - 1`` intra-op threads, at least 1, and never more
+    than torch was given before (a rank of a data-parallel job already has its share). With
+    both at full width on two cores they fight (the issue's profile: the streamed normal
+    equations took 2.7x as long with torch at 2 threads as at 1): torch's OpenMP threads spin
+    while they wait. Arrow's pool decodes the columns with one thread per usable core (its
+    default counts the machine's cores, not this process's affinity; a rank of a job given
+    fewer torch threads gets one more than those): its threads sleep when idle, so on two cores
+    the decoding takes the core that the arithmetic leaves free (the streamed QR and the SGD
+    epoch ran 1.2-1.75x as fast as with Arrow held to one thread; benchmarks/README.md).
+    Restored afterwards. torch keeps the count per thread (a new thread starts from the last
+    one set), so the thread that does the arithmetic enters this itself.
 
     Yields:
         The number of torch threads chosen.
@@ -198,7 +215,7 @@ def streaming_threads() -> Iterator[int]:
     torch_before, arrow_before = torch.get_num_threads(), pa.cpu_count()
     chosen = max(1, min(torch_before, usable_cores() - 1))
     torch.set_num_threads(chosen)
-    pa.set_cpu_count(1)
+    pa.set_cpu_count(min(usable_cores(), torch_before + 1))  # a rank's share, one more
     try:
         yield chosen
     finally:
@@ -211,11 +228,12 @@ def read_partitions(
 ) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
     """Load the partitions one at a time (in ``order``, or sorted by id) as ``(id, X, y)``.
 
-    X is a row-major float32 ``(rows, features)`` tensor and y a float32 ``(rows,)`` one, both
-    the caller's to keep. The next partition is read in a background thread while the caller
-    works on the current one (the Parquet reader releases the GIL), so at most two partitions
-    are held at once; the threads are shared out as :func:`streaming_threads` says for as long
-    as the iteration runs. On a single core the partitions are read in the caller's thread.
+    X is a float32 ``(rows, features)`` tensor, column-major (``X.T`` is contiguous: see
+    :func:`table_to_tensors`), and y a float32 ``(rows,)`` one, both the caller's to keep.
+    The next partition is read in a background thread while the caller works on the current
+    one (the Parquet reader releases the GIL), so at most two partitions are held at once;
+    the threads are shared out as :func:`streaming_threads` says for as long as the iteration
+    runs. On a single core the partitions are read in the caller's thread.
     """
     names = sorted(partitions) if order is None else order
     if not names:
@@ -223,7 +241,7 @@ def read_partitions(
 
     def load(name: str) -> tuple[str, torch.Tensor, torch.Tensor]:
         table = partitions[name]()
-        X, y = table_to_tensors(table, target, where=name)
+        X, y = table_to_tensors(table, target, where=name, column_major=True)
         # Record batches of a lazy file leave little behind; a whole decoded table leaves a lot
         # (and the release costs a quarter of a batch-by-batch read, so only then).
         if not hasattr(table, "iter_batches"):
