@@ -61,3 +61,19 @@ def test_a_full_disk_leaves_no_file_behind(small_disk: Path):
     assert raised.value.__cause__.errno == errno.ENOSPC
     assert leftovers(small_disk) == []
     assert not dataset.exists()
+
+
+def test_a_csv_path_writes_csv_with_the_index_first_and_reads_it_back(tmp_path: Path):
+    table = pd.DataFrame(
+        {"actual": [1.5, 2.25, 1e-7], "predicted": [0.1 + 0.2, 3.0, -4.5]},
+        index=pd.Index([5, 3, 9]),
+    )
+    dataset = FrameDataset(filepath=str(tmp_path / "predictions.csv"), index_label="row")
+    dataset.save(table)
+    lines = (tmp_path / "predictions.csv").read_text().splitlines()
+    assert lines[0].replace('"', "") == "row,actual,predicted"
+    assert lines[1] == "5,1.5,0.30000000000000004"  # every digit a float64 needs
+    table = table.rename_axis("row")
+    pd.testing.assert_frame_equal(dataset.load(), table)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "predictions.csv", index_col="row"), table)
+    assert dataset.preview(nrows=1)["index"] == [5]
