@@ -99,8 +99,7 @@ class RunSummaryHook:
         if self._run_id:
             table.add_row("mlflow run", f"{self._run_id}  (kedro mlflow ui)")
         for model in registered:
-            serve = f"mlflow models serve -m models:/{model}@champion --env-manager local"
-            table.add_row("serve it", serve)
+            table.add_row("serve it", _serve_command(model))
         Console().print(table)
 
 
@@ -165,3 +164,18 @@ def _relative(path: Path | str, root: Path) -> str:
         return str(Path(path).relative_to(root))
     except ValueError:
         return str(path)
+
+
+def _serve_command(model: str) -> str:
+    """The project's server for ``model``'s champion (it verifies the model's files before
+    any of them runs), pointed at a tracking server when the run used one: the local store
+    ``mlflow.db`` is MLflow's default in the project's folder."""
+    import mlflow
+
+    from linear_nets.tracking.store import sqlite_path
+
+    uri = mlflow.get_tracking_uri()
+    path = sqlite_path(uri)
+    default = path is not None and path.resolve() == (Path.cwd() / "mlflow.db").resolve()
+    store = "" if default else f"MLFLOW_TRACKING_URI={uri} "
+    return f"{store}bin/uv run python -m linear_nets.serving.server -m models:/{model}@champion"

@@ -209,6 +209,8 @@ def test_kedro_runs_register_only_converged_models(
     printed = capsys.readouterr().out
     assert "version 1" in printed
     assert "version 1 is now @champion" in printed
+    # the summary's "serve it" names the project's server, which verifies the files first
+    assert f"python -m linear_nets.serving.server -m models:/{MODEL}@champion" in printed
     version = client.get_model_version_by_alias(MODEL, CHAMPION)
     assert str(version.version) == "1"
     assert version.tags[registry.METRIC_TAG] == "cv_rmse"
