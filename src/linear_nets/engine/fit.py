@@ -124,10 +124,10 @@ def fit(
                     optimizer.zero_grad()
                     loss.backward()
                     optimizer.step()
-                    rows += len(y_batch)
-                    loss_sum.add_(loss.detach(), alpha=len(y_batch))
+                    rows += (batch_rows := y_batch.shape[0])  # len(tensor): a Python call more
+                    loss_sum.add_(loss.detach(), alpha=batch_rows)
                     for i, metric in enumerate(metrics.values()):
-                        metric_sums[i].add_(metric(outputs.detach(), y_batch), alpha=len(y_batch))
+                        metric_sums[i].add_(metric(outputs.detach(), y_batch), alpha=batch_rows)
             values = _epoch_values(loss_sum, rows, metric_sums, metrics)
             epoch_loss = values["train_loss"]
             first_loss = epoch_loss if first_loss is None else first_loss
