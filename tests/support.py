@@ -130,23 +130,32 @@ def wait_for_http(
 MLFLOW_SERVER_START_TIMEOUT_S = 180
 
 
+NO_JOB_RUNNER = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+"""``mlflow server`` without its job runner: a second process that leaves a folder in /dev/shm
+when killed."""
+
+
+def mlflow_server_command(store: Path, port: int, *options: str) -> list[str]:
+    """``mlflow server`` on the SQLite store ``store``, on the loopback ``port``, one worker."""
+    return [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", f"sqlite:///{store}",
+        *options,
+        "--host", LOOPBACK,
+        "--port", str(port),
+        "--workers", "1",
+    ]  # fmt: skip
+
+
 @contextlib.contextmanager
 def loopback_mlflow_server(store: Path, folder: Path) -> Iterator[str]:
     """``mlflow server`` on the SQLite store ``store`` (one worker, no job runner), on a free
     loopback port, in its own process group (stopped on exit); yields its URL once it answers."""
     port = free_port()
-    command = [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", f"sqlite:///{store}",
-        "--artifacts-destination", str(folder / "artifacts"),
-        "--host", LOOPBACK,
-        "--port", str(port),
-        "--workers", "1",
-    ]  # fmt: skip
+    artifacts = ("--artifacts-destination", str(folder / "artifacts"))
+    command = mlflow_server_command(store, port, *artifacts)
     log = folder / "mlflow-server.log"
-    # No job runner: it is a second process, and leaves a folder in /dev/shm when killed.
-    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    with process_group(command, cwd=folder, log=log, env=env) as server:
+    with process_group(command, cwd=folder, log=log, env=NO_JOB_RUNNER) as server:
         url = f"http://{LOOPBACK}:{port}"
         wait_for_http(f"{url}/health", MLFLOW_SERVER_START_TIMEOUT_S, server, log)
         yield url

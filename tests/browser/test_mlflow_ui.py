@@ -7,7 +7,6 @@ pipeline writes is one the UI serves (same backend URI, experiment and run name)
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -18,8 +17,10 @@ import pytest
 from tests.browser import Chromium
 from tests.support import (
     LOOPBACK,
+    NO_JOB_RUNNER,
     free_port,
     mlflow_client,
+    mlflow_server_command,
     process_group,
     run_pipeline,
     wait_for_http,
@@ -73,17 +74,9 @@ def mlflow_ui(kedro_project: Path, tmp_path: Path) -> Iterator[MlflowServer]:
     """``mlflow server`` on the project copy's SQLite store, on a free loopback port; started,
     not waited for, so that it boots while the test runs its pipeline."""
     port = free_port()
-    command = [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", f"sqlite:///{kedro_project / 'mlflow.db'}",
-        "--host", LOOPBACK,
-        "--port", str(port),
-        "--workers", "1",
-    ]  # fmt: skip
+    command = mlflow_server_command(kedro_project / "mlflow.db", port)
     log = tmp_path / "mlflow-server.log"
-    # No job runner: it is a second process, and leaves a folder in /dev/shm when killed.
-    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    with process_group(command, cwd=kedro_project, log=log, env=env) as server:
+    with process_group(command, cwd=kedro_project, log=log, env=NO_JOB_RUNNER) as server:
         yield MlflowServer(f"http://{LOOPBACK}:{port}", server, log)
 
 

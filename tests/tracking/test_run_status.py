@@ -154,14 +154,20 @@ class NeverWritten(AbstractDataset):
         return {}
 
 
+def replace_entry(project: Path, name: str, dataset: str, filepath: str, more: str = "") -> None:
+    """Replace the catalog entry ``name`` with a dataset class of this module (conf/local
+    overrides conf/base)."""
+    (project / "conf/local/catalog.yml").write_text(
+        f"{name}:\n  type: {__name__}.{dataset}\n  filepath: {filepath}\n{more}"
+    )
+
+
 @pytest.mark.slow
 def test_a_failure_while_publishing_leaves_a_failed_run_and_nothing_else(kedro_project: Path):
-    (kedro_project / "conf/local/catalog.yml").write_text(  # conf/local overrides the entry
-        "boston.coefficients:\n"
-        f"  type: {__name__}.NeverWritten\n"
-        "  filepath: data/08_reporting/nowhere.csv\n"
-        "  metadata:\n    mlflow: artifact\n"
-    )
+    replace_entry(
+        kedro_project, "boston.coefficients", "NeverWritten", "data/08_reporting/nowhere.csv",
+        "  metadata:\n    mlflow: artifact\n",
+    )  # fmt: skip
     with pytest.raises(Exception, match="nowhere.csv"):
         run_pipeline(kedro_project, "boston")
     client = mlflow_client(kedro_project)
@@ -183,12 +189,10 @@ class SignalledWhilePublished(MetricsDataset):
 
 @pytest.mark.slow
 def test_a_sigterm_while_publishing_waits_for_the_publication_then_stops(kedro_project: Path):
-    (kedro_project / "conf/local/catalog.yml").write_text(  # conf/local overrides the entry
-        "landscape_metrics:\n"
-        f"  type: {__name__}.SignalledWhilePublished\n"
-        "  filepath: data/08_reporting/landscape_metrics.json\n"
-        "  versioned: true\n"
-    )
+    replace_entry(
+        kedro_project, "landscape_metrics", "SignalledWhilePublished",
+        "data/08_reporting/landscape_metrics.json", "  versioned: true\n",
+    )  # fmt: skip
     with pytest.raises(Terminated, match="SIGTERM"):
         run_pipeline(kedro_project, "landscape")
     client = mlflow_client(kedro_project)
