@@ -22,12 +22,13 @@ A ``.csv`` filepath writes CSV instead, with pyarrow's writer (10x faster than `
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NewType
 
-from kedro.io import AbstractVersionedDataset, DatasetError, Version
+from kedro.io import DatasetError, Version
 
 from linear_nets.datasets.atomic import atomic_write
+from linear_nets.datasets.local_versioned import LocalVersionedDataset
 from linear_nets.frames import float_frame
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ TablePreview = NewType("TablePreview", dict)
 """What kedro-viz shows in a dataset's preview panel: ``{"index", "columns", "data"}``."""
 
 
-class FrameDataset(AbstractVersionedDataset["pd.DataFrame", "pd.DataFrame"]):
+class FrameDataset(LocalVersionedDataset["pd.DataFrame", "pd.DataFrame"]):
     """A pandas DataFrame as Parquet (plain pages, no compression unless asked), or as CSV
     when the filepath ends in ``.csv``; a Parquet frame of floats loads as one float64 block.
     With ``versioned: true`` each run writes ``<filepath>/<version>/<name>``.
@@ -75,10 +76,9 @@ class FrameDataset(AbstractVersionedDataset["pd.DataFrame", "pd.DataFrame"]):
             version: Kedro's load and save versions.
             metadata: free-form, e.g. kedro-viz's layer.
         """
-        super().__init__(filepath=PurePosixPath(filepath), version=version)
+        super().__init__(filepath=filepath, version=version, metadata=metadata)
         self._compression = compression
         self._index_label = index_label
-        self.metadata = metadata
 
     @property
     def _csv(self) -> bool:
@@ -125,13 +125,6 @@ class FrameDataset(AbstractVersionedDataset["pd.DataFrame", "pd.DataFrame"]):
             rows = pq.ParquetFile(self._get_load_path()).iter_batches(batch_size=nrows)
             head = next(rows).to_pandas()
         return TablePreview(head.to_dict(orient="split"))
-
-    def _exists(self) -> bool:
-        try:
-            path = self._get_load_path()
-        except DatasetError:
-            return False
-        return Path(path).is_file()
 
     def _describe(self) -> dict[str, Any]:
         return {

@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from kedro.io import AbstractVersionedDataset, DatasetError, Version
+from kedro.io import DatasetError, Version
+
+from linear_nets.datasets.local_versioned import LocalVersionedDataset
 
 Metrics = dict[str, float | list[float]]
 
 
-class MetricsDataset(AbstractVersionedDataset[Metrics, Metrics]):
+class MetricsDataset(LocalVersionedDataset[Metrics, Metrics]):
     """Save ``{name: value}`` or ``{name: [per-epoch values]}`` as JSON, refusing anything
     that is not a number; with ``versioned: true`` each run writes its own
     ``<filepath>/<version>/<name>``.
@@ -39,9 +41,8 @@ class MetricsDataset(AbstractVersionedDataset[Metrics, Metrics]):
         version: Version | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(filepath=PurePosixPath(filepath), version=version)
+        super().__init__(filepath=filepath, version=version, metadata=metadata)
         self._prefix = prefix
-        self.metadata = metadata
 
     def load(self) -> Metrics:
         return json.loads(Path(self._get_load_path()).read_text())
@@ -59,13 +60,6 @@ class MetricsDataset(AbstractVersionedDataset[Metrics, Metrics]):
     def prefix(self) -> str | None:
         """Prepended to every metric name when published (``prefix.name``)."""
         return self._prefix
-
-    def _exists(self) -> bool:
-        try:
-            path = self._get_load_path()
-        except DatasetError:
-            return False
-        return Path(path).is_file()
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "prefix": self._prefix, "version": self._version}

@@ -21,11 +21,12 @@ import os
 import shutil
 import tempfile
 from dataclasses import asdict
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from kedro.io import AbstractVersionedDataset, DatasetError, Version
+from kedro.io import DatasetError, Version
 
+from linear_nets.datasets.local_versioned import LocalVersionedDataset
 from linear_nets.serving.pyfunc import PyfuncPackage
 
 WEIGHTS_FILE = "weights.pt"
@@ -34,7 +35,7 @@ EXAMPLE_FILE = "input_example.parquet"
 PACKAGE_FILE = "package.json"
 
 
-class PyfuncPackageDataset(AbstractVersionedDataset[PyfuncPackage, PyfuncPackage]):
+class PyfuncPackageDataset(LocalVersionedDataset[PyfuncPackage, PyfuncPackage]):
     """Save and load a :class:`PyfuncPackage` as a folder of plain files.
 
     Example catalog entry::
@@ -54,9 +55,8 @@ class PyfuncPackageDataset(AbstractVersionedDataset[PyfuncPackage, PyfuncPackage
         version: Version | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(filepath=PurePosixPath(filepath), version=version)
+        super().__init__(filepath=filepath, version=version, metadata=metadata)
         self.registered_model_name = registered_model_name
-        self.metadata = metadata
 
     def save(self, data: PyfuncPackage) -> None:
         import torch
@@ -102,11 +102,8 @@ class PyfuncPackageDataset(AbstractVersionedDataset[PyfuncPackage, PyfuncPackage
         )
 
     def _exists(self) -> bool:
-        try:
-            path = self._get_load_path()
-        except DatasetError:
-            return False
-        return Path(path, PACKAGE_FILE).is_file()
+        path = self._saved_path()
+        return path is not None and (path / PACKAGE_FILE).is_file()
 
     def _describe(self) -> dict[str, Any]:
         return {
