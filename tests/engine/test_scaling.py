@@ -6,7 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from linear_nets.engine.scaling import apply_scaler, column_moments, fit_scaler
+from linear_nets.engine.scaling import apply_scaler, column_moments, scaler_from
+
+
+def fit_scaler(table: pd.DataFrame, columns: list[str]) -> dict[str, list]:
+    return scaler_from(column_moments([table[c].to_numpy() for c in columns]), columns)
 
 
 def _table() -> pd.DataFrame:

@@ -46,16 +46,6 @@ def standardize_columns(X: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.
     return X
 
 
-def fit_scaler(table: pd.DataFrame, columns: Sequence[str]) -> dict[str, list]:
-    """Mean and population std of ``columns`` in ``table``; a constant column gets std 1.
-
-    Returns:
-        ``{"columns": [...], "mean": [...], "std": [...]}``, ready to save as JSON.
-    """
-    _check_columns(table, columns, "cannot fit a scaler")
-    return scaler_from(column_moments([table[c].to_numpy("float64") for c in columns]), columns)
-
-
 def scaler_from(moments: Moments, columns: Sequence[str]) -> dict[str, list]:
     """The JSON-able scaler of ``columns`` with these moments."""
     return {"columns": list(columns), "mean": moments.mean.tolist(), "std": moments.std.tolist()}
