@@ -289,3 +289,58 @@ def test_stopping_a_stream_early_stops_its_threads(partitions) -> None:
     batches.close()
     assert threading.active_count() == before
     assert torch.get_num_threads() == threads  # the streaming thread count is undone
+
+
+def test_read_partitions_reuses_a_block_only_once_the_caller_has_dropped_it(tmp_path) -> None:
+    from linear_nets.engine.sources import READ_AHEAD, read_partitions
+
+    rows = _write_partitions(tmp_path / "parts", (16,) * 12)
+    loaders = _load(tmp_path / "parts")
+    kept = list(read_partitions(loaders, "y"))  # the caller keeps every partition
+    assert len({X.data_ptr() for _name, X, _y in kept}) == 12
+    start = 0
+    for name, X, y in kept:  # none was overwritten by a later one
+        assert torch.equal(y, torch.arange(start, start + rows[name], dtype=torch.float32))
+        assert torch.equal(X[:, 0], 2 * y) and torch.equal(X[:, 1], -y)
+        start += rows[name]
+    del kept
+    addresses = [X.data_ptr() for _name, X, _y in read_partitions(loaders, "y")]
+    assert len(set(addresses)) <= READ_AHEAD + 2  # dropped blocks came back
+
+
+def test_recycled_arrays_wait_for_every_view() -> None:
+    from linear_nets.engine.sources import _Recycled
+
+    pool = _Recycled(keep=2)
+    first = pool.take((3, 4))
+    view = torch.from_numpy(first)[:-1].T  # what a partition hands out
+    del first
+    assert pool.take((3, 4)) is not pool.arrays[0]  # the view still holds it
+    del view
+    assert pool.take((3, 4)) is pool.arrays[0]
+    assert pool.take((2, 2)).shape == (2, 2)  # another shape: a fresh array
+
+
+def test_a_partition_with_other_columns_is_refused_by_name(tmp_path: Path) -> None:
+    rows = _write_partitions(tmp_path / "parts", (10, 10))
+    dataset = PartitionedDataset(
+        path=str(tmp_path / "parts"), dataset="pandas.ParquetDataset", filename_suffix=".parquet"
+    )
+    dataset.save({"part-01": pd.DataFrame({"x1": [1.0] * 10, "y": [0.0] * 10})})
+    source = PartitionSource(_load(tmp_path / "parts"), rows, batch_size=4, shuffle_buffer=8)
+    # (the partitions come in a seeded random order: either may be the odd one out)
+    with pytest.raises(ValueError, match=r"partition 'part-0[01]' has [12] feature columns wh"):
+        list(source)
+
+
+def test_stopping_a_read_early_stops_its_threads(partitions) -> None:
+    import threading
+
+    from linear_nets.engine.sources import read_partitions
+
+    loaders, _rows = partitions
+    before = threading.active_count()
+    reads = read_partitions(loaders, "y")
+    next(reads)
+    reads.close()
+    assert threading.active_count() == before

@@ -12,12 +12,15 @@ epoch's ``(X, y)`` batches on the training device, ``to(device)`` says which dev
 - :class:`PartitionSource` streams partitions (e.g. Parquet files through kedro-datasets'
   ``PartitionedDataset``) that need not fit in memory: the partitions in a seeded random
   order each epoch, their rows shuffled within a buffer of ``shuffle_buffer`` rows, each batch
-  copied to the device. A share of the partitions per rank (:meth:`PartitionSource.shard`)
-  feeds data-parallel training.
+  copied to the device. The decoded Arrow columns go straight into the buffer; with more than
+  one core the decoding, the copying and shuffling, and the steps run in three threads. A
+  share of the partitions per rank (:meth:`PartitionSource.shard`) feeds data-parallel
+  training.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import os
@@ -25,6 +28,7 @@ import queue
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -99,13 +103,20 @@ class TensorSource:
                 yield X[start : start + self.batch_size], y[start : start + self.batch_size]
 
 
-ARROW_BLOCK_ROWS = 32_768
-"""Rows decoded and copied into the tensors at a time: a block stays in the CPU's cache between
-Parquet's decoder and the copy (whole columns at once ran at a third of the speed)."""
+ARROW_BLOCK_ROWS = 65_536
+"""Rows decoded and copied into the tensors at a time: a record batch (4.5 MB at 17 float32
+columns) stays in the CPU's cache between Parquet's decoder and the copy. Whole columns at once
+ran at a third of the speed; 32 768 rows, at 0.76-0.81 of the plain read against 0.85-0.86
+(one core, ``benchmarks/scale.py --rates``)."""
 
 
 def table_to_tensors(
-    table: Any, target: str, *, where: str = "", column_major: bool = False
+    table: Any,
+    target: str,
+    *,
+    where: str = "",
+    column_major: bool = False,
+    blocks: _Recycled | None = None,
 ) -> Batch:
     """``(X, y)`` as float32 tensors from a table: ``target`` is y, every other column a feature.
 
@@ -118,7 +129,37 @@ def table_to_tensors(
     (features, rows) tensor: each column is one contiguous copy of the decoded Arrow column
     (a ``memcpy``, at the rate of the plain read; the row-major copy scatters every value and
     ran at about half of it). ``X.T`` is then contiguous; indexing, slicing and matrix products
-    take X as it is (BLAS reads the transposed layout directly).
+    take X as it is (BLAS reads the transposed layout directly). X and y are then views of one
+    ``(features + 1, rows)`` block, taken from ``blocks`` when given.
+
+    Raises:
+        ValueError: if ``target`` is missing or the table has no feature column.
+    """
+    features, rows = table_columns(table, target, where=where)
+    if column_major:  # one (features + 1, rows) block: X its first rows transposed, y its last
+        shape = (len(features) + 1, rows)
+        block = np.empty(shape, dtype=np.float32) if blocks is None else blocks.take(shape)
+        X, y = block[:-1].T, block[-1]
+    else:
+        X = np.empty((rows, len(features)), dtype=np.float32)
+        y = np.empty(rows, dtype=np.float32)
+    start = 0
+    for columns, target_column in column_chunks(table, features, target):
+        stop = start + len(target_column)
+        if stop > rows:
+            raise ValueError(f"read more rows than the {rows} the file's metadata promised")
+        for index, column in enumerate(columns):
+            X[start:stop, index] = column
+        y[start:stop] = target_column
+        start = stop
+    if start != rows:
+        raise ValueError(f"read {start} rows where the file's metadata promised {rows}")
+    return torch.from_numpy(X), torch.from_numpy(y)
+
+
+def table_columns(table: Any, target: str, *, where: str = "") -> tuple[list[str], int]:
+    """The feature columns of a table (every column but ``target``) and its number of rows,
+    read from a ParquetFile's metadata without decoding anything.
 
     Raises:
         ValueError: if ``target`` is missing or the table has no feature column.
@@ -135,40 +176,29 @@ def table_to_tensors(
     features = [column for column in names if column != target]
     if not features:
         raise ValueError(f"no feature columns{place} besides the target {target!r}")
-    if column_major:
-        X = np.empty((len(features), rows), dtype=np.float32).T
-    else:
-        X = np.empty((rows, len(features)), dtype=np.float32)
-    y = np.empty(rows, dtype=np.float32)
-    if hasattr(table, "iter_batches") or hasattr(table, "column_names"):
-        _fill_from_arrow(table, features, target, X, y)
-    else:  # ``frame[features].to_numpy()`` would copy twice more (the selection, the transpose)
-        for index, name in enumerate(features):
-            X[:, index] = table[name].to_numpy()
-        y[:] = table[target].to_numpy()
-    return torch.from_numpy(X), torch.from_numpy(y)
+    return features, rows
 
 
-def _fill_from_arrow(
-    table: Any, features: list[str], target: str, X: np.ndarray, y: np.ndarray
-) -> None:
-    """Copy a ParquetFile's or Table's columns into ``X`` and ``y``, one record batch of
-    :data:`ARROW_BLOCK_ROWS` at a time (each column of a batch a numpy view where it can be)."""
+def column_chunks(
+    table: Any, features: list[str], target: str
+) -> Iterator[tuple[list[np.ndarray], np.ndarray]]:
+    """A table's feature columns and target column as numpy arrays, :data:`ARROW_BLOCK_ROWS`
+    rows at a time for a ParquetFile or a pyarrow Table (each column a view of the decoded
+    Arrow column where it can be, valid until the next chunk), whole columns for a DataFrame.
+
+    The one way a table's values leave Arrow in a stream: :func:`table_to_tensors` copies the
+    chunks into X, :class:`PartitionSource` straight into its shuffle buffer.
+    """
     if hasattr(table, "iter_batches"):
         batches = table.iter_batches(batch_size=ARROW_BLOCK_ROWS, columns=[*features, target])
-    else:
+    elif hasattr(table, "column_names"):
         batches = table.select([*features, target]).to_batches(max_chunksize=ARROW_BLOCK_ROWS)
-    start = 0
+    else:  # ``frame[features].to_numpy()`` would copy twice more (the selection, the transpose)
+        yield [table[name].to_numpy() for name in features], table[target].to_numpy()
+        return
     for batch in batches:
-        stop = start + batch.num_rows
-        if stop > len(y):
-            raise ValueError(f"read more rows than the {len(y)} the file's metadata promised")
-        for index in range(len(features)):
-            X[start:stop, index] = batch.column(index).to_numpy(zero_copy_only=False)
-        y[start:stop] = batch.column(len(features)).to_numpy(zero_copy_only=False)
-        start = stop
-    if start != len(y):
-        raise ValueError(f"read {start} rows where the file's metadata promised {len(y)}")
+        columns = [column.to_numpy(zero_copy_only=False) for column in batch.columns]
+        yield columns[:-1], columns[-1]
 
 
 def _release_arrow_memory() -> None:
@@ -229,48 +259,82 @@ def read_partitions(
     """Load the partitions one at a time (in ``order``, or sorted by id) as ``(id, X, y)``.
 
     X is a float32 ``(rows, features)`` tensor, column-major (``X.T`` is contiguous: see
-    :func:`table_to_tensors`), and y a float32 ``(rows,)`` one, both the caller's to keep.
-    The next partition is read in a background thread while the caller works on the current
-    one (the Parquet reader releases the GIL), so at most two partitions are held at once;
-    the threads are shared out as :func:`streaming_threads` says for as long as the iteration
-    runs. On a single core the partitions are read in the caller's thread.
+    :func:`table_to_tensors`), and y a float32 ``(rows,)`` one, both the caller's to keep:
+    the two are views of one ``(features + 1, rows)`` block, and a block is reused for a later
+    partition only once the caller holds no view of it (:class:`_Recycled`).
+
+    With more than one core, the next :data:`READ_AHEAD` partitions are read (decoded and
+    copied into their blocks) in as many background threads while the caller works on the
+    current one, so at most ``READ_AHEAD + 1`` partitions are held at once; the threads are
+    shared out as :func:`streaming_threads` says for as long as the iteration runs. On a
+    single core the partitions are read in the caller's thread.
     """
     names = sorted(partitions) if order is None else order
-    if not names:
-        return
+    blocks = _Recycled(keep=READ_AHEAD + 2)
 
     def load(name: str) -> tuple[str, torch.Tensor, torch.Tensor]:
         table = partitions[name]()
-        X, y = table_to_tensors(table, target, where=name, column_major=True)
+        X, y = table_to_tensors(table, target, where=name, column_major=True, blocks=blocks)
         # Record batches of a lazy file leave little behind; a whole decoded table leaves a lot
         # (and the release costs a quarter of a batch-by-batch read, so only then).
         if not hasattr(table, "iter_batches"):
             _release_arrow_memory()
         return name, X, y
 
+    if not names:
+        return
     with streaming_threads():
         if usable_cores() == 1:  # nothing to overlap with: a thread would only add switches
             for name in names:
                 yield load(name)
             return
-        pending: _Prefetch | None = _Prefetch(load, names[0])
-        try:
-            for following in [*names[1:], None]:
-                current = pending.result()
-                pending = _Prefetch(load, following) if following is not None else None
-                yield current
-        finally:  # a caller that stops early leaves no read behind
-            if pending is not None:
-                pending.wait()
+        with ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="partition-reader") as readers:
+            pending = collections.deque(readers.submit(load, name) for name in names[:READ_AHEAD])
+            upcoming = iter(names[READ_AHEAD:])
+            try:
+                while pending:
+                    current = pending.popleft().result()
+                    following = next(upcoming, None)
+                    if following is not None:
+                        pending.append(readers.submit(load, following))
+                    yield current
+            finally:  # a caller that stops early leaves no read behind
+                for future in pending:
+                    future.cancel()
+
+
+READ_AHEAD = 2
+"""Partitions :func:`read_partitions` reads at once, in as many threads, ahead of the caller:
+on two cores one partition's copy runs beside the next one's decoding (one thread doing both
+in turn left the reader at 0.70-0.77 of the plain read)."""
+
+
+def decoded_chunks(
+    partitions: Mapping[str, PartitionLoader], target: str, order: list[str]
+) -> Iterator[tuple[str, list[np.ndarray], np.ndarray]]:
+    """``(partition id, feature columns, target column)`` for each decoded chunk of the
+    partitions in ``order`` (see :func:`column_chunks`)."""
+    for name in order:
+        table = partitions[name]()
+        features, _rows = table_columns(table, target, where=name)
+        for columns, target_column in column_chunks(table, features, target):
+            yield name, columns, target_column
+        if not hasattr(table, "iter_batches"):  # as read_partitions does
+            _release_arrow_memory()
 
 
 _DONE = object()
 
+DECODED_AHEAD = 4
+"""Decoded chunks (of :data:`ARROW_BLOCK_ROWS` rows) that the decoding thread may hold ready
+for the thread that copies them: about 9 MB at 17 float32 columns."""
 
-def _in_background(items: Iterator[Any]) -> Iterator[Any]:
-    """Iterate ``items`` in a background thread, at most one item ahead of the caller; its
-    error is raised here. A caller that stops early stops the thread (and closes ``items``)."""
-    ready: queue.Queue = queue.Queue(maxsize=1)
+
+def _in_background(items: Iterator[Any], ahead: int = 1) -> Iterator[Any]:
+    """Iterate ``items`` in a background thread, at most ``ahead`` items ahead of the caller;
+    its error is raised here. A caller that stops early stops the thread (and closes
+    ``items``)."""
+    ready: queue.Queue = queue.Queue(maxsize=ahead)
     stop = threading.Event()
 
     def put(entry: tuple[Any, BaseException | None]) -> bool:
@@ -310,31 +374,40 @@ def _in_background(items: Iterator[Any]) -> Iterator[Any]:
         thread.join()
 
 
-class _Prefetch:
-    """Run ``fn(arg)`` in a thread; ``result()`` waits for it and re-raises its error."""
+class _Recycled:
+    """float32 arrays, each handed out again (for the same shape) once nothing uses it.
 
-    def __init__(self, fn: Callable[[str], Any], arg: str) -> None:
-        self._value: Any = None
-        self._error: BaseException | None = None
+    A tensor made by ``torch.from_numpy`` keeps its array alive, and so does every view of that
+    tensor: an array whose only reference is this pool's is free, whoever held it. Reusing it
+    spares the page faults of fresh memory (a 17 MB array costs about 4 000 of them, a third of
+    the copy into it); a caller that keeps what it was given is never overwritten. At most
+    ``keep`` arrays are kept for reuse. Safe to share between threads.
+    """
 
-        def run() -> None:
-            try:
-                self._value = fn(arg)
-            except BaseException as exc:  # handed to the consumer by result()
-                self._error = exc
+    def __init__(self, keep: int = 4) -> None:
+        self.keep = keep
+        self.arrays: list[np.ndarray] = [np.empty(0, dtype=np.float32)]
+        # What ``sys.getrefcount`` says of an array held by the list alone, measured as take()
+        # measures it (the interpreter's own references differ between Python versions).
+        self._alone = sys.getrefcount(self.arrays[0])
+        self.arrays.clear()
+        self._lock = threading.Lock()
 
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
+    def take(self, shape: tuple[int, ...]) -> np.ndarray:
+        with self._lock:
+            free = [i for i in range(len(self.arrays)) if self._is_free(i)]
+            for i in free:
+                if self.arrays[i].shape == shape:
+                    return self.arrays[i]
+            array = np.empty(shape, dtype=np.float32)
+            if len(self.arrays) < self.keep:
+                self.arrays.append(array)
+            elif free:  # a free array of another shape makes room
+                self.arrays[free[0]] = array
+            return array
 
-    def wait(self) -> None:
-        """Wait for the call to end, whatever its outcome."""
-        self._thread.join()
-
-    def result(self) -> Any:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
+    def _is_free(self, index: int) -> bool:
+        return sys.getrefcount(self.arrays[index]) == self._alone
 
 
 @dataclass
@@ -348,8 +421,12 @@ class PartitionSource:
         target: the column to predict; every other column is a feature.
         batch_size: rows per batch; None reads the whole share as one batch.
         seed: seed of the partition order and the row shuffle (combined with the epoch).
-        shuffle_buffer: rows shuffled together; the memory held is about twice this many
-            rows (the buffer and its shuffled copy) plus the two partitions being read.
+        shuffle_buffer: rows shuffled together; the memory held is the buffer and up to
+            four shuffled blocks of this many rows (recycled), plus a few decoded record
+            batches, whatever the partitions' size.
+
+    Batches are the transposed views of column-major blocks (``X.T`` is contiguous), as
+    :func:`read_partitions` gives X; on a GPU each block is pinned row-major first.
     """
 
     partitions: Mapping[str, PartitionLoader]
@@ -431,33 +508,50 @@ class PartitionSource:
         """The rows of the partitions in ``order`` in shuffled blocks of whole batches (the last
         block takes the rest).
 
-        Rows wait in one buffer allocated per epoch and refilled in place: each partition is
-        copied in and dropped, so the memory held is the buffer, the shuffled copies (whose
-        views are the batches) and the partitions being read, whatever ``n``.
+        Rows wait in one column-major buffer, allocated per epoch and refilled in place: the
+        decoded Arrow columns are copied straight into it (one ``memcpy`` a column, no
+        partition-sized tensor in between), and a block is the buffer's columns gathered in a
+        seeded random order, handed out as the transposed view of a (features, rows) tensor
+        (see :func:`table_to_tensors`). The memory held is the buffer, the shuffled blocks
+        (whose views are the batches) and one decoded record batch, whatever ``n``.
         """
         capacity = min(max(self.shuffle_buffer, batch), self._share_rows(self.rank))
-        waiting: Batch | None = None
+        waiting: np.ndarray | None = None  # (features + 1, capacity): y is the last row
+        blocks: _Recycled | None = None
         held = 0
-        for _name, X, y in read_partitions(self.partitions, self.target, order):
-            if waiting is None:
-                waiting = (X.new_empty((capacity, *X.shape[1:])), y.new_empty(capacity))
-            start = 0
-            while start < len(y):
-                take = min(capacity - held, len(y) - start)
-                waiting[0][held : held + take] = X[start : start + take]
-                waiting[1][held : held + take] = y[start : start + take]
-                held, start = held + take, start + take
-                if held == capacity:
-                    X_all, y_all = self._shuffled(waiting, held, generator)
-                    full = held - held % batch
-                    yield X_all[:full], y_all[:full]
-                    held -= full  # the rest starts the next buffer
-                    waiting[0][:held] = X_all[full:]
-                    waiting[1][:held] = y_all[full:]
-                    del X_all, y_all
-            del X, y
-        if held and waiting is not None:
-            yield self._shuffled(waiting, held, generator)
+        chunks = decoded_chunks(self.partitions, self.target, order)
+        if usable_cores() > 1:  # the decoding runs ahead, beside the copying and shuffling
+            chunks = _in_background(chunks, ahead=DECODED_AHEAD)
+        try:
+            for name, columns, target_column in chunks:
+                if waiting is None:
+                    waiting = np.empty((len(columns) + 1, capacity), dtype=np.float32)
+                    blocks = _Recycled()
+                elif len(columns) != len(waiting) - 1:
+                    raise ValueError(
+                        f"partition {name!r} has {len(columns)} feature columns where the "
+                        f"ones before it have {len(waiting) - 1}"
+                    )
+                start = 0
+                while start < len(target_column):
+                    take = min(capacity - held, len(target_column) - start)
+                    for index, column in enumerate([*columns, target_column]):
+                        waiting[index, held : held + take] = column[start : start + take]
+                    held, start = held + take, start + take
+                    if held == capacity:
+                        shuffled = self._shuffled(waiting, held, blocks, generator)
+                        full = held - held % batch
+                        yield shuffled[:-1, :full].T, shuffled[-1, :full]
+                        held -= full  # the rest starts the next buffer
+                        waiting[:, :held] = shuffled[:, full:].numpy()
+                        del shuffled
+        finally:  # stops the decoding thread when the epoch ends early
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        if held and waiting is not None and blocks is not None:
+            shuffled = self._shuffled(waiting, held, blocks, generator)
+            yield shuffled[:-1].T, shuffled[-1]
 
     def _whole(self, order: list[str]) -> Iterator[Batch]:
         parts = [(X, y) for _name, X, y in read_partitions(self.partitions, self.target, order)]
@@ -465,14 +559,19 @@ class PartitionSource:
             yield self._move(torch.cat([X for X, _ in parts]), torch.cat([y for _, y in parts]))
 
     @staticmethod
-    def _shuffled(waiting: Batch, held: int, generator: torch.Generator) -> Batch:
-        """A shuffled copy of the first ``held`` rows waiting."""
+    def _shuffled(
+        waiting: np.ndarray, held: int, blocks: _Recycled, generator: torch.Generator
+    ) -> torch.Tensor:
+        """The first ``held`` columns (rows of the data) waiting, in a seeded random order, as
+        a ``(features + 1, held)`` tensor in a recycled block: one ``index_select``."""
         order = torch.randperm(held, generator=generator)
-        return waiting[0].index_select(0, order), waiting[1].index_select(0, order)
+        out = torch.from_numpy(blocks.take((len(waiting), held)))
+        return torch.index_select(torch.from_numpy(waiting)[:, :held], 1, order, out=out)
 
     def _batches(self, X: torch.Tensor, y: torch.Tensor, batch: int) -> Iterator[Batch]:
-        if self.device.type == "cuda":  # pinned once per buffer: the copies below run async
-            X, y = X.pin_memory(), y.pin_memory()
+        if self.device.type == "cuda":  # pinned once per block, row-major: the copies run async
+            X = torch.empty(X.shape, dtype=X.dtype, pin_memory=True).copy_(X)
+            y = y.pin_memory()
         for start in range(0, len(y), batch):
             yield self._move(X[start : start + batch], y[start : start + batch])
 
