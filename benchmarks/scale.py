@@ -263,7 +263,11 @@ def run_case(case: str, folder: Path, n: int, nproc: int, device: str) -> dict[s
     )
 
 
-RATE_CASES = ("arrow", "reader", "streamed_qr", "sgd_epoch")
+RATE_CASES = ("arrow", "reader", "streamed_qr", "sgd_epoch", "qr_math", "sgd_math")
+STREAM_CASES = RATE_CASES[:4]
+"""The cases that read the partitions; the ``_math`` ones repeat a stream's arithmetic on rows
+already in memory (the same blocks, thread counts and steps), which bounds what the stream
+can reach: on one core it pays the read and the arithmetic one after the other."""
 """``arrow`` is the plain pyarrow read every other case is compared with."""
 SHUFFLE_BUFFER = 250_000  # PartitionSource's default
 
@@ -293,6 +297,8 @@ def _rate_case(case: str, folder: Path, fmt: str):
     from linear_nets.pipelines.synthetic_large.nodes import solve_streamed_least_squares
 
     partitions = _dataset(folder, fmt).load()
+    if case in ("qr_math", "sgd_math"):
+        return _math_case(case, partitions)
     if case == "reader":
         return lambda: sum(len(y) for _name, _X, y in read_partitions(partitions, "y"))
     if case == "streamed_qr":
@@ -305,6 +311,51 @@ def _rate_case(case: str, folder: Path, fmt: str):
         fit(build_model("linear", D), source, config)
 
     return epoch
+
+
+def _math_case(case: str, partitions):
+    """A stream's arithmetic alone, on its partitions read into memory beforehand: the streamed
+    QR's ``add`` of each partition, or one SGD epoch's steps on shuffled blocks of
+    ``SHUFFLE_BUFFER`` rows (column-major views, as ``PartitionSource`` hands them out)."""
+    import torch
+
+    from linear_nets.engine import StreamedQR, TrainConfig, build_model, fit
+    from linear_nets.engine.sources import read_partitions, streaming_threads
+
+    parts = [(X, y) for _name, X, y in read_partitions(partitions, "y")]
+    if case == "qr_math":
+
+        def solve() -> None:
+            with streaming_threads():
+                qr = StreamedQR(parts[0][0].shape[1])
+                for X, y in parts:
+                    qr.add(X, y)
+                qr.solve()
+
+        return solve
+    X = torch.cat([X for X, _ in parts]).T.contiguous()  # (features, n), as the blocks are
+    y = torch.cat([y for _, y in parts])
+    parts.clear()  # the rows are in X and y now
+    full = SHUFFLE_BUFFER - SHUFFLE_BUFFER % BATCH
+    blocks = [
+        (X[:, start : start + full].T, y[start : start + full]) for start in range(0, len(y), full)
+    ]
+
+    class InMemory:
+        def __len__(self) -> int:
+            return sum(-(-len(block_y) // BATCH) for _, block_y in blocks)
+
+        def to(self, device):
+            return self
+
+        def __iter__(self):
+            with streaming_threads():
+                for block_X, block_y in blocks:
+                    for start in range(0, len(block_y), BATCH):
+                        yield block_X[start : start + BATCH], block_y[start : start + BATCH]
+
+    config = TrainConfig(device="cpu", optimizer="sgd", lr=LR, epochs=1, batch_size=BATCH)
+    return lambda: fit(build_model("linear", D), InMemory(), config)
 
 
 def run_rates(folder: Path, n: int, rounds: int, fmt: str) -> dict[str, object]:
@@ -359,13 +410,26 @@ def measure_rates(
             args = ["--rate-child", str(folder), "--n", str(n), "--rounds", str(rounds)]
             args += ["--cores", str(cores), "--format", fmt]
             results.append(_child(args, timeout_s))
-        for case in RATE_CASES:
+        for case in STREAM_CASES:
             args = ["--rss-child", case, str(folder), "--format", fmt]
             results.append(_child(args, timeout_s))
     finally:
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
     return results
+
+
+def _bounds(result: dict[str, object]) -> str:
+    """What the reader and the arithmetic alone allow each stream: on one core the two take
+    turns (shares add as times: 1 / (1/reader + 1/math)); on more they can overlap (the
+    slower of the two)."""
+    share = result["share_of_arrow"]
+    cells = []
+    for stream, math in (("streamed_qr", "qr_math"), ("sgd_epoch", "sgd_math")):
+        reader, alone = share["reader"], share[math]
+        bound = 1 / (1 / reader + 1 / alone) if result["cores"] == 1 else min(reader, alone)
+        cells.append(f"{stream} {bound:.2f}x (reached {share[stream] / bound:.0%} of it)")
+    return "; ".join(cells)
 
 
 def report_rates(results: list[dict[str, object]]) -> str:
@@ -385,6 +449,11 @@ def report_rates(results: list[dict[str, object]]) -> str:
             f"{result['cores']:>5} {result['torch_threads']:>10} {result['format']:>7} "
             + " ".join(f"{cell:>24}" for cell in cells)
         )
+    for result in results:
+        if "seconds" in result:
+            lines.append(
+                f"{result['cores']:>5} cores: the most a stream can reach, " + _bounds(result)
+            )
     buffer_mb = 2 * SHUFFLE_BUFFER * (D + 1) * 4 / 2**20
     for result in results:
         if "peak_rss_mb" in result:
@@ -394,8 +463,10 @@ def report_rates(results: list[dict[str, object]]) -> str:
                 f"{result['imports_mb']:.0f} MB; goal <= 2 x imports + shuffle buffer "
                 f"({buffer_mb:.0f} MB) = {limit:.0f} MB"
             )
-    lines.append("(x: the share of the plain pyarrow read rate; goals: reader >= 0.8, "
-                 "streamed QR and SGD epoch >= 0.5)")
+    lines.append(
+        "(x: the share of the plain pyarrow read rate; goals: reader >= 0.8, "
+        "streamed QR and SGD epoch >= 0.5)"
+    )
     return "\n".join(lines)
 
 
@@ -582,7 +653,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.rates:
         results = measure_rates(
-            args.data, args.n_rates, args.rounds, args.format, timeout_s=args.timeout,
+            args.data,
+            args.n_rates,
+            args.rounds,
+            args.format,
+            timeout_s=args.timeout,
             keep=args.keep,
         )
         print(report_rates(results))
