@@ -87,3 +87,52 @@ def test_a_thread_runner_run_is_published_once_its_pipeline_succeeded(kedro_proj
     assert run.info.status == "FINISHED"
     assert run.data.metrics["w_max_abs_error"] <= 0.01
     assert {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
+
+
+def test_holding_the_signals_survives_a_signal_landing_between_the_handlers(monkeypatch):
+    """The second SIGTERM a process group gets can run its handler while the first handlers are
+    being replaced; the hold must still end with both signals ignored, and undo itself."""
+    import signal
+
+    from linear_nets.tracking import hook
+
+    real_signal = signal.signal
+    before = {signum: signal.getsignal(signum) for signum in hook._SIGNALS}
+    landed = []
+
+    def signal_then_interrupt(signum, handler):
+        previous = real_signal(signum, handler)
+        if not landed:  # the pending handler runs right after the first replacement
+            landed.append(signum)
+            raise hook.Terminated("signal SIGTERM")
+        return previous
+
+    monkeypatch.setattr(hook.signal, "signal", signal_then_interrupt)
+    with hook._signals_held():
+        assert all(signal.getsignal(s) == signal.SIG_IGN for s in hook._SIGNALS)
+    assert landed
+    # the handler whose replacement was interrupted stays ignored; the other is put back
+    assert signal.getsignal(landed[0]) == signal.SIG_IGN
+    for signum in set(hook._SIGNALS) - set(landed):
+        assert signal.getsignal(signum) == before[signum]
+    for signum, handler in before.items():
+        real_signal(signum, handler)
+
+
+def test_an_interrupted_run_is_ended_at_exit_even_when_another_signal_lands_first(monkeypatch):
+    from linear_nets.tracking import hook
+
+    tracker = hook.MlflowTrackingHook()
+    tracker._run = object()
+    ended = []
+
+    def end(state, status, reason):
+        if not ended:
+            ended.append("interrupted")
+            raise hook.Terminated("signal SIGTERM")  # before the handlers were held
+        ended.append(status)
+        tracker._run = None
+
+    monkeypatch.setattr(tracker, "_end", end)
+    tracker._end_abandoned_run()
+    assert ended == ["interrupted", "KILLED"]

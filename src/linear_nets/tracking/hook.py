@@ -47,6 +47,9 @@ logger = logging.getLogger(__name__)
 _OBJECT_REPR = re.compile(r"^<(?:[\w.]+\.)?(\w+) object at 0x[0-9a-f]+>$")
 MAX_PARAM_LENGTH = 6000  # MLflow refuses longer parameter values
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+ABANDONED_RUN_ATTEMPTS = 5
+"""Attempts to end an interrupted run at exit, each begun again when yet another signal lands
+before the handlers are held."""
 
 
 class Terminated(KeyboardInterrupt):
@@ -206,8 +209,15 @@ class MlflowTrackingHook:
     def _end_abandoned_run(self) -> None:
         """At exit: a run still in progress was interrupted (Ctrl-C, SIGTERM): end it KILLED
         before MLflow's own exit handler would mark it FINISHED."""
-        if self._run is not None:
-            self._end(self._run, "KILLED", "interrupted (Ctrl-C or SIGTERM)")
+        for _ in range(ABANDONED_RUN_ATTEMPTS):
+            try:
+                if self._run is not None:
+                    self._end(self._run, "KILLED", "interrupted (Ctrl-C or SIGTERM)")
+                return
+            except KeyboardInterrupt:
+                # a repeated signal landed before the handlers were held: without another
+                # attempt the run would be left to MLflow's exit handler, which ends it FINISHED
+                continue
 
 
 def _attempt(what: str, run_id: str, step: Any) -> None:
@@ -226,7 +236,18 @@ def _signals_held() -> Any:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in _SIGNALS}
+    previous: dict[int, Any] = {}
+    while len(previous) < len(_SIGNALS):
+        try:
+            for signum in _SIGNALS:
+                if signum not in previous:
+                    previous[signum] = signal.signal(signum, signal.SIG_IGN)
+        except KeyboardInterrupt:
+            # A signal already on its way (the second SIGTERM a process group gets) ran its
+            # handler between two of these calls: carry on, it is ignored from here. (Its
+            # handler may then be lost and SIG_IGN restored instead; the run's own handlers
+            # are put back by ``_release``.)
+            continue
     try:
         yield
     finally:
