@@ -135,7 +135,7 @@ def table_to_tensors(
     Raises:
         ValueError: if ``target`` is missing or the table has no feature column.
     """
-    features, rows = table_columns(table, target, where=where)
+    features, rows = _table_columns(table, target, where=where)
     if column_major:  # one (features + 1, rows) block: X its first rows transposed, y its last
         shape = (len(features) + 1, rows)
         block = np.empty(shape, dtype=np.float32) if blocks is None else blocks.take(shape)
@@ -144,7 +144,7 @@ def table_to_tensors(
         X = np.empty((rows, len(features)), dtype=np.float32)
         y = np.empty(rows, dtype=np.float32)
     start = 0
-    for columns, target_column in column_chunks(table, features, target):
+    for columns, target_column in _column_chunks(table, features, target):
         stop = start + len(target_column)
         if stop > rows:
             raise ValueError(f"read more rows than the {rows} the file's metadata promised")
@@ -157,7 +157,7 @@ def table_to_tensors(
     return torch.from_numpy(X), torch.from_numpy(y)
 
 
-def table_columns(table: Any, target: str, *, where: str = "") -> tuple[list[str], int]:
+def _table_columns(table: Any, target: str, *, where: str = "") -> tuple[list[str], int]:
     """The feature columns of a table (every column but ``target``) and its number of rows,
     read from a ParquetFile's metadata without decoding anything.
 
@@ -179,12 +179,13 @@ def table_columns(table: Any, target: str, *, where: str = "") -> tuple[list[str
     return features, rows
 
 
-def column_chunks(
+def _column_chunks(
     table: Any, features: list[str], target: str
 ) -> Iterator[tuple[list[np.ndarray], np.ndarray]]:
     """A table's feature columns and target column as numpy arrays, :data:`ARROW_BLOCK_ROWS`
     rows at a time for a ParquetFile or a pyarrow Table (each column a view of the decoded
-    Arrow column where it can be, valid until the next chunk), whole columns for a DataFrame.
+    Arrow column where it can be, which keeps that memory alive), whole columns for a
+    DataFrame.
 
     The one way a table's values leave Arrow in a stream: :func:`table_to_tensors` copies the
     chunks into X, :class:`PartitionSource` straight into its shuffle buffer.
@@ -265,11 +266,13 @@ def read_partitions(
 
     With more than one core, the next :data:`READ_AHEAD` partitions are read (decoded and
     copied into their blocks) in as many background threads while the caller works on the
-    current one, so at most ``READ_AHEAD + 1`` partitions are held at once; the threads are
-    shared out as :func:`streaming_threads` says for as long as the iteration runs. On a
-    single core the partitions are read in the caller's thread.
+    current one, so the caller's partition and at most ``READ_AHEAD`` more are held (one more
+    while the caller's loop hands its last one over); the threads are shared out as
+    :func:`streaming_threads` says for as long as the iteration runs. On a single core the
+    partitions are read in the caller's thread.
     """
     names = sorted(partitions) if order is None else order
+    # the caller's partition, the one it still holds while the next is handed over, those read
     blocks = _Recycled(keep=READ_AHEAD + 2)
 
     def load(name: str) -> tuple[str, torch.Tensor, torch.Tensor]:
@@ -309,15 +312,15 @@ on two cores one partition's copy runs beside the next one's decoding (one threa
 in turn left the reader at 0.70-0.77 of the plain read)."""
 
 
-def decoded_chunks(
+def _decoded_chunks(
     partitions: Mapping[str, PartitionLoader], target: str, order: list[str]
 ) -> Iterator[tuple[str, list[np.ndarray], np.ndarray]]:
     """``(partition id, feature columns, target column)`` for each decoded chunk of the
-    partitions in ``order`` (see :func:`column_chunks`)."""
+    partitions in ``order`` (see :func:`_column_chunks`)."""
     for name in order:
         table = partitions[name]()
-        features, _rows = table_columns(table, target, where=name)
-        for columns, target_column in column_chunks(table, features, target):
+        features, _rows = _table_columns(table, target, where=name)
+        for columns, target_column in _column_chunks(table, features, target):
             yield name, columns, target_column
         if not hasattr(table, "iter_batches"):  # as read_partitions does
             _release_arrow_memory()
@@ -519,7 +522,7 @@ class PartitionSource:
         waiting: np.ndarray | None = None  # (features + 1, capacity): y is the last row
         blocks: _Recycled | None = None
         held = 0
-        chunks = decoded_chunks(self.partitions, self.target, order)
+        chunks = _decoded_chunks(self.partitions, self.target, order)
         if usable_cores() > 1:  # the decoding runs ahead, beside the copying and shuffling
             chunks = _in_background(chunks, ahead=DECODED_AHEAD)
         try:
