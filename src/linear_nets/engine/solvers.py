@@ -44,7 +44,7 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 
 def chunks(source: Source) -> Iterator[Batch]:
     """Every row of ``source`` once, in large chunks: a tensor source's whole data, a partition
-    source's partitions (its share, in id order, read ahead in a thread), else its batches."""
+    source's partitions (its share, in id order, read ahead in threads), else its batches."""
     if isinstance(source, TensorSource):
         yield source.X, source.y
     elif isinstance(source, PartitionSource):
