@@ -353,3 +353,42 @@ def test_stopping_a_read_early_stops_its_threads(partitions) -> None:
     next(reads)
     reads.close()
     assert threading.active_count() == before
+
+
+def _reference_epoch(frames: dict, batch: int, buffer: int, seed: int, epoch: int) -> list:
+    """What PartitionSource promises, written plainly: the partitions in a seeded order, their
+    rows through a buffer of ``buffer`` rows shuffled by ``randperm`` each time it fills, the
+    rows short of a whole batch carried into the next buffer, the rest shuffled at the end."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    names = sorted(frames)
+    order = [names[i] for i in torch.randperm(len(names), generator=generator).tolist()]
+    total = sum(len(frames[name]) for name in names)
+    capacity = min(max(buffer, batch), total)
+    rows = [torch.tensor(frames[name].to_numpy(), dtype=torch.float32) for name in order]
+    waiting, out = torch.zeros(0, rows[0].shape[1]), []
+    for part in rows:
+        for row in part:
+            waiting = torch.cat([waiting, row[None]])
+            if len(waiting) == capacity:
+                shuffled = waiting[torch.randperm(capacity, generator=generator)]
+                full = capacity - capacity % batch
+                out += list(shuffled[:full].split(batch))
+                waiting = shuffled[full:]
+    if len(waiting):
+        out += list(waiting[torch.randperm(len(waiting), generator=generator)].split(batch))
+    return out
+
+
+@pytest.mark.parametrize(("batch_size", "buffer"), [(8, 20), (7, 1000), (4, 1), (10, 45)])
+def test_a_stream_gives_exactly_the_documented_shuffle(tmp_path, batch_size, buffer) -> None:
+    rows = _write_partitions(tmp_path / "parts")
+    frames = {name: pd.read_parquet(tmp_path / "parts" / f"{name}.parquet") for name in rows}
+    source = PartitionSource(
+        _load(tmp_path / "parts"), rows, batch_size=batch_size, seed=5, shuffle_buffer=buffer
+    )
+    for epoch in (1, 2):
+        expected = _reference_epoch(frames, batch_size, buffer, seed=5, epoch=epoch)
+        batches = list(source)
+        assert len(batches) == len(expected)
+        for (X, y), reference in zip(batches, expected, strict=True):
+            assert torch.equal(torch.cat([X, y[:, None]], dim=1), reference)
