@@ -392,3 +392,27 @@ def test_a_stream_gives_exactly_the_documented_shuffle(tmp_path, batch_size, buf
         assert len(batches) == len(expected)
         for (X, y), reference in zip(batches, expected, strict=True):
             assert torch.equal(torch.cat([X, y[:, None]], dim=1), reference)
+
+
+def test_a_partition_that_fails_to_load_stops_the_read_with_its_error(tmp_path: Path) -> None:
+    import threading
+
+    from linear_nets.engine.sources import read_partitions
+
+    rows = _write_partitions(tmp_path / "parts", (8,) * 6)
+    loaders = dict(_load(tmp_path / "parts"))
+
+    def broken():
+        raise OSError("part-03.parquet: disk gone")
+
+    loaders["part-03"] = broken
+    before = threading.active_count()
+    seen = []
+    with pytest.raises(OSError, match="part-03.parquet: disk gone"):
+        for name, _X, _y in read_partitions(loaders, "y"):
+            seen.append(name)
+    assert seen == ["part-00", "part-01", "part-02"]  # in order, up to the broken one
+    source = PartitionSource(loaders, rows, batch_size=4, seed=0, shuffle_buffer=8)
+    with pytest.raises(OSError, match="disk gone"):
+        list(source)
+    assert threading.active_count() == before
