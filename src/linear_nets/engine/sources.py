@@ -202,13 +202,17 @@ def _column_chunks(
         yield columns[:-1], columns[-1]
 
 
-def _release_arrow_memory() -> None:
-    """Give back to the OS what Arrow's allocator kept from reading a partition.
+def _release_arrow_memory(table: Any) -> None:
+    """Give back to the OS what Arrow's allocator kept from reading ``table`` as a whole.
 
-    mimalloc, pyarrow's default pool, holds freed pages for reuse: after each Parquet read about
-    three times the partition stays resident, which made the peak of a stream grow with the
-    partitions read. A no-op when pyarrow was never imported.
+    mimalloc, pyarrow's default pool, holds freed pages for reuse: after each whole Parquet read
+    about three times the partition stays resident, which made the peak of a stream grow with
+    the partitions read. Record batches of a lazy file (a ParquetFile) leave little behind, and
+    the release costs a quarter of a batch-by-batch read, so for those it does nothing; nor
+    when pyarrow was never imported.
     """
+    if hasattr(table, "iter_batches"):
+        return
     arrow = sys.modules.get("pyarrow")
     if arrow is not None:
         arrow.default_memory_pool().release_unused()
@@ -278,10 +282,7 @@ def read_partitions(
     def load(name: str) -> tuple[str, torch.Tensor, torch.Tensor]:
         table = partitions[name]()
         X, y = table_to_tensors(table, target, where=name, column_major=True, blocks=blocks)
-        # Record batches of a lazy file leave little behind; a whole decoded table leaves a lot
-        # (and the release costs a quarter of a batch-by-batch read, so only then).
-        if not hasattr(table, "iter_batches"):
-            _release_arrow_memory()
+        _release_arrow_memory(table)
         return name, X, y
 
     if not names:
@@ -322,8 +323,7 @@ def _decoded_chunks(
         features, _rows = _table_columns(table, target, where=name)
         for columns, target_column in _column_chunks(table, features, target):
             yield name, columns, target_column
-        if not hasattr(table, "iter_batches"):  # as read_partitions does
-            _release_arrow_memory()
+        _release_arrow_memory(table)
 
 
 _DONE = object()
