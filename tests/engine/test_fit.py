@@ -47,6 +47,50 @@ def test_scratch_manual_sgd_equals_linear_torch_sgd(loss: str) -> None:
     assert linear.history["train_loss"][-1] < linear.history["train_loss"][0]
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_softmax_written_out_gradient_equals_autograd(optimizer: str) -> None:
+    """A ``linear`` softmax model steps with its gradient written out, a ``scratch`` one with
+    autograd's: from the same initial values and batches they stay together, step by step."""
+    generator = torch.Generator().manual_seed(3)
+    X = torch.randn(120, 6, generator=generator)
+    labels = torch.randint(0, 4, (120,), generator=generator)
+    config = TrainConfig(
+        optimizer=optimizer, lr=0.05, epochs=3, batch_size=16, loss="cross_entropy", seed=2
+    )
+    scratch = train("scratch", X, labels, config, n_classes=4)
+    linear = train("linear", X, labels, config, n_classes=4)
+    for ours, theirs in zip(linear.model.coefficients(), scratch.model.coefficients(), strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-5)
+    torch.testing.assert_close(
+        torch.tensor(linear.history["train_loss"]), torch.tensor(scratch.history["train_loss"])
+    )
+
+
+@pytest.mark.parametrize("loss", ["mse", "mae", "huber"])
+def test_a_linear_model_trains_without_autograd_and_a_scratch_one_with_it(loss: str) -> None:
+    """The written-out step builds no graph, so it runs with autograd switched off; the
+    tutorials' scratch model needs autograd's backward pass."""
+    X, y = _synthetic()
+    config = TrainConfig(lr=0.03, epochs=3, batch_size=10, loss=loss, seed=4)
+    with_graph = train("linear", X, y, config)
+    with torch.no_grad():
+        without = train("linear", X, y, config)
+        with pytest.raises(RuntimeError, match="does not require grad"):
+            train("scratch", X, y, config)
+    assert torch.equal(_parameters(without.model), _parameters(with_graph.model))
+    assert without.history == with_graph.history
+
+
+def test_a_frozen_layer_keeps_its_values_and_the_rest_still_trains() -> None:
+    X, y = _synthetic()
+    model = build_model("linear", 2, seed=1)
+    model.affine().bias.requires_grad_(False)  # autograd's step: only the weight has a grad
+    fit(model, TensorSource(X, y, 10), TrainConfig(optimizer="adam", lr=0.05, epochs=3))
+    assert float(model.affine().bias) == 0.0
+    assert model.affine().bias.grad is None
+    assert model.affine().weight.grad is not None
+
+
 def test_the_same_seed_reproduces_a_run_and_another_seed_does_not() -> None:
     X, y = _synthetic()
     config = TrainConfig(lr=0.03, epochs=1, batch_size=10, seed=1)
@@ -201,8 +245,10 @@ def test_lbfgs_fits_a_softmax_classifier_with_integer_labels() -> None:
 def test_lstsq_is_the_least_squares_solution_with_no_epochs() -> None:
     generator = torch.Generator().manual_seed(1)
     X = torch.randn(200, 3, generator=generator, dtype=torch.float64)
-    y = X @ torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64) + 3 + 0.1 * torch.randn(
-        200, generator=generator, dtype=torch.float64
+    y = (
+        X @ torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+        + 3
+        + 0.1 * torch.randn(200, generator=generator, dtype=torch.float64)
     )
     config = TrainConfig(device="cpu", optimizer="lstsq", lr=1, epochs=500)
     result = train("scratch", X, y, config)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from linear_nets.engine.losses import LOSSES, REGRESSION_LOSSES, get_loss, log_sum_exp
+from linear_nets.engine.losses import (
+    LOSSES,
+    REGRESSION_LOSSES,
+    get_loss,
+    get_loss_gradient,
+    log_sum_exp,
+)
 
 
 def _regression_pair() -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,9 +64,10 @@ def test_hand_written_mse_gradient_is_the_textbook_one() -> None:
     torch.testing.assert_close(y_hat.grad, 2 * (y_hat.detach() - y) / 3)
 
 
-def test_unknown_loss_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
-        get_loss("hinge")
+@pytest.mark.parametrize("lookup", [get_loss, get_loss_gradient])
+def test_unknown_loss_is_refused(lookup) -> None:
+    with pytest.raises(ValueError, match=r"unknown loss 'hinge': expected one of \[.*'mse'"):
+        lookup("hinge")
 
 
 def test_every_registered_loss_is_accepted_and_computes_and_no_other() -> None:
@@ -78,3 +85,37 @@ def test_every_registered_loss_is_accepted_and_computes_and_no_other() -> None:
         TrainConfig(lr=0.1, epochs=1, loss="hinge")
     with pytest.raises(ValidationError, match="loss"):  # a classification loss for a regression
         RegressionTrainConfig(lr=0.1, epochs=1, loss="cross_entropy")
+
+
+def _outputs_and_targets(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Outputs and targets for ``name``, with the corner cases of its gradient among them:
+    residuals of exactly 0 (``mae``'s sign) and of exactly ±delta (``huber``'s kink)."""
+    if name == "cross_entropy":
+        generator = torch.Generator().manual_seed(1)
+        return torch.randn(30, 5, generator=generator) * 4, torch.randint(0, 5, (30,))
+    y_hat, y = _regression_pair()
+    y_hat[:3] = y[:3] + torch.tensor([0.0, 1.0, -1.0])
+    return y_hat, y
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_each_loss_with_its_gradient_is_the_library_loss_and_autograds_gradient(
+    name: str,
+) -> None:
+    y_hat, y = _outputs_and_targets(name)
+    loss, gradient = get_loss_gradient(name)(y_hat.clone(), y)
+    leaf = y_hat.clone().requires_grad_(True)
+    expected = get_loss(name)(leaf, y)
+    expected.backward()
+    torch.testing.assert_close(loss, expected.detach())
+    torch.testing.assert_close(gradient, leaf.grad)
+
+
+def test_the_gradient_of_integer_labels_is_softmax_minus_one_hot() -> None:
+    logits = torch.tensor([[0.0, 0.0], [2.0, 0.0]])
+    _, gradient = get_loss_gradient("cross_entropy")(
+        logits, torch.tensor([1, 0], dtype=torch.int32)
+    )
+    p = torch.sigmoid(torch.tensor(2.0)).item()
+    expected = torch.tensor([[0.5, -0.5], [p - 1, 1 - p]]) / 2
+    torch.testing.assert_close(gradient, expected)

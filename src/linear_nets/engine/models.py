@@ -51,6 +51,10 @@ class LinearRegression(nn.Module):
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         return self.net(X).squeeze(-1)
 
+    def affine(self) -> nn.Linear:
+        """The layer this model is: its outputs are the layer's on the inputs as rows."""
+        return self.net
+
     def coefficients(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Weights as a (d,) tensor and the bias as a scalar tensor."""
         return self.net.weight.detach().squeeze(0), self.net.bias.detach().squeeze()
@@ -93,6 +97,10 @@ class SoftmaxRegression(nn.Module):
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         return self.net(X)
+
+    def affine(self) -> nn.Linear:
+        """The layer this model is: its outputs are the layer's on the inputs as rows."""
+        return self.net[1]
 
     def coefficients(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Weights as a (d, k) tensor and the biases as a (k,) tensor."""
