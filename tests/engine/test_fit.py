@@ -81,6 +81,12 @@ def test_a_linear_model_trains_without_autograd_and_a_scratch_one_with_it(loss: 
     assert without.history == with_graph.history
 
 
+def test_targets_shaped_unlike_the_outputs_are_refused_not_broadcast() -> None:
+    X, y = _synthetic(n=20)
+    with pytest.raises(ValueError, match=r"targets of shape \(5, 1\) do not match .* \(5,\)"):
+        train("linear", X, y.unsqueeze(1), TrainConfig(lr=0.1, epochs=1, batch_size=5))
+
+
 def test_a_frozen_layer_keeps_its_values_and_the_rest_still_trains() -> None:
     X, y = _synthetic()
     model = build_model("linear", 2, seed=1)

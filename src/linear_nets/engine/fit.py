@@ -180,6 +180,11 @@ def _minibatch_step(
         with torch.no_grad():
             outputs = model(X)
             loss, d_outputs = gradient(outputs, y)
+            if d_outputs.shape != outputs.shape:  # autograd's loss would broadcast, and warn
+                raise ValueError(
+                    f"targets of shape {tuple(y.shape)} do not match the model's outputs "
+                    f"{tuple(outputs.shape)}"
+                )
             rows = X.shape[0]
             d_rows = d_outputs.reshape(rows, -1)  # (rows, outputs of the layer)
             weight.grad = torch.mm(d_rows.T, X.reshape(rows, -1))
