@@ -11,6 +11,7 @@ import torch
 from linear_nets.engine import (
     RankDeficientError,
     StreamedQR,
+    factor_partitions,
     least_squares,
     streamed_least_squares,
 )
@@ -88,6 +89,86 @@ def test_the_factor_survives_a_json_round_trip() -> None:
     again = StreamedQR.from_dict(json.loads(json.dumps(qr.to_dict())))
     torch.testing.assert_close(again.solve()[0], qr.solve()[0], rtol=0, atol=0)
     assert again.rows == 300 and again.rss == qr.rss
+
+
+def test_columns_give_the_factor_that_rows_give() -> None:
+    X, y = _noisy(1000, 3, seed=8)
+    rows, columns = StreamedQR(3), StreamedQR(3)
+    rows.add(X, y)
+    columns.add_columns([X[:, i].numpy() for i in range(3)], y.numpy())
+    assert torch.equal(columns.R, rows.R) and columns.rows == 1000
+
+
+def test_float64_columns_keep_every_digit_and_integers_are_numbers() -> None:
+    X, y = _noisy(500, 2, seed=9)
+    X64 = X.double() + 1e-9 * torch.arange(500, dtype=torch.float64).unsqueeze(1)  # not float32
+    exact, from_columns, rounded = StreamedQR(2), StreamedQR(2), StreamedQR(2)
+    exact.add(X64, y.double())
+    from_columns.add_columns([X64[:, 0].numpy(), X64[:, 1].numpy()], y.double().numpy())
+    rounded.add(X64.float(), y)
+    assert torch.equal(from_columns.R, exact.R)
+    assert not torch.equal(rounded.R, exact.R)
+    counts = np.arange(40, dtype=np.int64)
+    integers, floats = StreamedQR(1), StreamedQR(1)
+    integers.add_columns([counts], counts * 3 + 1)
+    floats.add_columns([counts.astype(np.float64)], counts * 3.0 + 1)
+    assert torch.equal(integers.R, floats.R)
+
+
+def test_misshapen_columns_are_refused() -> None:
+    qr = StreamedQR(2)
+    with pytest.raises(ValueError, match="expected 2 feature columns, got 1"):
+        qr.add_columns([np.ones(3)], np.ones(3))
+    with pytest.raises(ValueError, match=r"feature columns of \[2, 3\] rows beside a target of 3"):
+        qr.add_columns([np.ones(3), np.ones(2)], np.ones(3))
+    assert qr.rows == 0
+
+
+def _parquet_partitions(folder, sizes, d: int = 2, seed: int = 0) -> tuple[dict, torch.Tensor]:
+    """Parquet partitions of ``sizes`` rows (x1 … x_d, y) and all their rows as one tensor."""
+    import pandas as pd
+    from kedro_datasets.partitions import PartitionedDataset
+
+    generator = torch.Generator().manual_seed(seed)
+    frames, tables = {}, []
+    for i, size in enumerate(sizes):
+        table = torch.randn(size, d + 1, generator=generator)
+        frames[f"part-{i:02d}"] = pd.DataFrame(
+            table.numpy(), columns=[*(f"x{j}" for j in range(1, d + 1)), "y"]
+        )
+        tables.append(table)
+    dataset = PartitionedDataset(
+        path=str(folder), dataset="pandas.ParquetDataset", filename_suffix=".parquet"
+    )
+    dataset.save(frames)
+    return dataset.load(), torch.cat(tables)
+
+
+def test_factoring_partitions_is_factoring_their_rows(tmp_path) -> None:
+    partitions, table = _parquet_partitions(tmp_path, (300, 0, 125, 77))
+    qr, rows = factor_partitions(partitions, "y")
+    assert rows == {"part-00": 300, "part-01": 0, "part-02": 125, "part-03": 77}
+    w, b = least_squares(table[:, :-1], table[:, -1])
+    torch.testing.assert_close(qr.solve()[0], w, rtol=1e-12, atol=1e-12)
+    assert float(qr.solve()[1]) == pytest.approx(float(b), rel=1e-12, abs=1e-12)
+    some, counted = factor_partitions(partitions, "y", ["part-03", "part-00"])
+    assert counted == {"part-03": 77, "part-00": 300} and some.rows == 377
+
+
+def test_a_partition_with_other_columns_is_named_and_no_thread_is_left(tmp_path) -> None:
+    import threading
+
+    two, _ = _parquet_partitions(tmp_path / "two", (50, 60))
+    three, _ = _parquet_partitions(tmp_path / "three", (40,), d=3)
+    mixed = {**two, "part-09": three["part-00"]}
+    before, threads = threading.active_count(), torch.get_num_threads()
+    with pytest.raises(ValueError, match="'part-09' has 3 feature columns where those before"):
+        factor_partitions(mixed, "y")
+    with pytest.raises(ValueError, match="'part-00' has 2 feature columns where the model takes 3"):
+        factor_partitions(two, "y", n_features=3)
+    assert threading.active_count() == before and torch.get_num_threads() == threads
+    with pytest.raises(ValueError, match="no rows"):
+        factor_partitions({}, "y")
 
 
 def test_merging_two_shares_is_factoring_all_rows() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -352,6 +353,43 @@ def test_stopping_a_read_early_stops_its_threads(partitions) -> None:
     reads = read_partitions(loaders, "y")
     next(reads)
     reads.close()
+    assert threading.active_count() == before
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_column_chunks_are_the_decoded_columns_in_order(
+    partitions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int
+) -> None:
+    """Every row once, partition by partition in the order asked, each column in its own
+    dtype, decoded in a thread only when there is a core for it; closing stops that thread."""
+    import threading
+
+    import pyarrow.parquet as pq
+
+    from linear_nets.engine.sources import column_chunks
+
+    monkeypatch.setattr("linear_nets.engine.sources.usable_cores", lambda: cores)
+    monkeypatch.setattr("linear_nets.engine.sources.ARROW_BLOCK_ROWS", 16)
+    _frames, rows = partitions
+    files = sorted((tmp_path / "parts").glob("*.parquet"))
+    loaders = {path.stem: functools.partial(pq.ParquetFile, path) for path in files}
+    order = ["part-02", "part-00", "part-04"]
+    chunks = list(column_chunks(loaders, "y", order))
+    names = [name for name, _, _ in chunks]
+    assert names == ["part-02"] * 3 + ["part-00"] * 2 + ["part-04"] * 3  # 40, 30, 33 rows
+    y = np.concatenate([target for _, _, target in chunks])
+    starts = {"part-00": 0, "part-02": 55, "part-04": 100}  # y numbers the rows (SIZES)
+    expected = np.concatenate([np.arange(starts[n], starts[n] + rows[n]) for n in order])
+    np.testing.assert_array_equal(y, expected)
+    for _, (x1, x2), target in chunks:
+        np.testing.assert_array_equal(x1, 2 * target)
+        np.testing.assert_array_equal(x2, -target)
+        assert x1.dtype == target.dtype == np.float32 and len(x1) <= 16
+    before = threading.active_count()
+    started = column_chunks(loaders, "y")
+    next(started)
+    assert threading.active_count() == before + (cores > 1)
+    started.close()
     assert threading.active_count() == before
 
 

@@ -9,6 +9,7 @@ package and never from each other.
 from linear_nets.engine.closed_form import (
     RankDeficientError,
     StreamedQR,
+    factor_partitions,
     least_squares,
     streamed_least_squares,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "TrainingDivergedError",
     "WorkerNodeFinished",
     "build_model",
+    "factor_partitions",
     "fit",
     "fit_parallel",
     "least_squares",

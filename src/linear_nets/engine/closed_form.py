@@ -22,10 +22,13 @@ Solving the normal equations XᵀX θ = Xᵀy instead squares the condition numb
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+
+from linear_nets.engine.sources import PartitionLoader, column_chunks, streaming_threads
 
 _CHUNK_ROWS = 1 << 16
 """Rows converted to float64 and factored at a time (9 MB at d = 16): few enough calls that their
@@ -45,8 +48,8 @@ def _one_intra_op_thread(device: torch.device) -> Iterator[None]:
     """One torch thread while the QR runs on the CPU, restored after.
 
     A batched QR factors its small blocks one after the other, so more intra-op threads only
-    add overhead, and the next partition is read ahead in a thread of its own: with one torch
-    thread a reader (``read_partitions`` reads ahead) keeps the other core. The streamed solve
+    add overhead, and the next rows are decoded ahead in a thread of their own: with one torch
+    thread the reading (:func:`factor_partitions`) keeps the other core. The streamed solve
     of 1e6 rows took 0.39 s instead of 0.65 s on 2 cores (benchmarks/README.md).
     """
     if device.type != "cpu":
@@ -218,6 +221,10 @@ class StreamedQR:
         self.device = torch.device("cpu") if device.type == "mps" else device
         self.R = torch.zeros(0, n_features + 2, dtype=torch.float64, device=self.device)
         self.rows = 0
+        # Not part of the factorisation: the R that chunks are preconditioned by while it keeps
+        # working (see _factor), and the buffers a chunk is factored in (_chunk_buffers).
+        self._preconditioner: torch.Tensor | None = None
+        self._buffers: tuple[np.ndarray, torch.Tensor] | None = None
 
     def add(self, X: torch.Tensor, y: torch.Tensor) -> None:
         """Add the rows ``(X, y)``; ``X`` is (n, d), ``y`` is (n,)."""
@@ -227,40 +234,77 @@ class StreamedQR:
             )
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
-        size = self.n_features + 2
         with _one_intra_op_thread(self.device):
-            # Each chunk goes into a column-major float64 block [1 X y]ᵀ (one contiguous copy per
-            # column when X is column-major, as ``read_partitions`` yields it), is factored by
-            # CholeskyQR2 where it is well conditioned (preconditioned by the R of the earlier
-            # rows while that keeps working), else by Householder, and its R is stacked under
-            # the running R and re-factored.
-            buffer, workspace = torch.empty(
-                2, size * min(len(y), _CHUNK_ROWS), dtype=torch.float64, device=self.device
-            )
-            preconditioner: torch.Tensor | None = None
             for start in range(0, len(y), _CHUNK_ROWS):
                 X_chunk = X[start : start + _CHUNK_ROWS].detach()
-                rows = len(X_chunk)
-                block = buffer[: size * rows].view(size, rows)
+                _, block = self._chunk_buffers(len(X_chunk))
                 block[0] = 1.0
                 block[1:-1].copy_(X_chunk.T)  # to float64 and the device in the same copy
-                block[-1].copy_(y[start : start + rows].detach().reshape(-1))
-                if (
-                    preconditioner is None
-                    and len(self.R) == size
-                    and _scaled_condition_ok(self.R, CHOLESKY_QR_CONDITION_LIMIT)
-                ):
-                    preconditioner = self.R
-                R = None
-                if preconditioner is not None:
-                    R = cholesky_qr2(block, preconditioner, workspace=workspace)
-                if R is None:
-                    preconditioner = None  # these rows differ: the next chunk takes a newer R
-                    R = cholesky_qr2(block, workspace=workspace)
-                if R is None:
-                    R = r_factor(block.T)
-                self.R = torch.linalg.qr(torch.cat([self.R, R]), mode="r").R
-                self.rows += rows
+                block[-1].copy_(y[start : start + len(X_chunk)].detach().reshape(-1))
+                self._factor(block)
+
+    def add_columns(self, columns: Sequence[np.ndarray], y: np.ndarray) -> None:
+        """Add rows given as columns: ``columns`` the d feature columns and ``y`` the target,
+        numpy arrays of one length and of any numeric dtype (the decoded Arrow columns that
+        :func:`~linear_nets.engine.sources.column_chunks` yields). Each is converted to float64
+        once, straight into the block that is factored (no float32 copy in between, and a
+        float64 column keeps every digit)."""
+        if len(columns) != self.n_features:
+            raise ValueError(f"expected {self.n_features} feature columns, got {len(columns)}")
+        rows = len(y)
+        if any(len(column) != rows for column in columns):
+            lengths = sorted({len(column) for column in columns})
+            raise ValueError(f"feature columns of {lengths} rows beside a target of {rows}")
+        with _one_intra_op_thread(self.device):
+            for start in range(0, rows, _CHUNK_ROWS):
+                stop = min(start + _CHUNK_ROWS, rows)
+                host, block = self._chunk_buffers(stop - start)
+                host[0] = 1.0
+                for index, column in enumerate([*columns, y], start=1):
+                    host[index] = column[start:stop]  # numpy converts any numeric dtype
+                if block.device.type != "cpu":
+                    block.copy_(torch.from_numpy(host))
+                self._factor(block)
+
+    def _chunk_buffers(self, rows: int) -> tuple[np.ndarray, torch.Tensor]:
+        """A chunk's (d+2, ``rows``) float64 block on the device and a host array to fill it
+        from (on the CPU, the block's own memory), kept for the next chunks and grown to the
+        largest one asked for; a fresh block per chunk costs page faults."""
+        size = self.n_features + 2
+        if self._buffers is None or self._buffers[1].shape[1] < size * rows:
+            capacity = size * min(max(rows, 1), _CHUNK_ROWS)
+            on_device = torch.empty(2, capacity, dtype=torch.float64, device=self.device)
+            cpu = self.device.type == "cpu"
+            host = on_device[0].numpy() if cpu else np.empty(capacity, dtype=np.float64)
+            self._buffers = (host, on_device)  # the device's second row: CholeskyQR2's workspace
+        host, on_device = self._buffers
+        return host[: size * rows].reshape(size, rows), on_device[0, : size * rows].view(size, rows)
+
+    def _factor(self, block: torch.Tensor) -> None:
+        """Stack the R of one chunk's float64 block ``[1 X y]ᵀ`` under the running R.
+
+        The chunk is factored by CholeskyQR2 where it is well conditioned, preconditioned by
+        the R of the earlier rows while that keeps working, else by Householder; its R is
+        stacked under the running R and re-factored.
+        """
+        size, rows = block.shape
+        workspace = self._buffers[1][1] if self._buffers is not None else None
+        if (
+            self._preconditioner is None
+            and len(self.R) == size
+            and _scaled_condition_ok(self.R, CHOLESKY_QR_CONDITION_LIMIT)
+        ):
+            self._preconditioner = self.R
+        R = None
+        if self._preconditioner is not None:
+            R = cholesky_qr2(block, self._preconditioner, workspace=workspace)
+        if R is None:
+            self._preconditioner = None  # these rows differ: a later chunk takes a newer R
+            R = cholesky_qr2(block, workspace=workspace)
+        if R is None:
+            R = r_factor(block.T)
+        self.R = torch.linalg.qr(torch.cat([self.R, R]), mode="r").R
+        self.rows += rows
 
     def merge(self, other: StreamedQR) -> None:
         """Add the rows another factorisation holds (e.g. another process's share)."""
@@ -387,6 +431,53 @@ def least_squares(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch
     qr = StreamedQR(X.shape[1])
     qr.add(X, y)
     return qr.solve()
+
+
+def factor_partitions(
+    partitions: Mapping[str, PartitionLoader],
+    target: str,
+    order: list[str] | None = None,
+    *,
+    n_features: int | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[StreamedQR, dict[str, int]]:
+    """Factor [1 X y] over every row of the partitions (in ``order``, or sorted by id) in one
+    pass, each column copied once, from Arrow's decoded column into the float64 block that is
+    factored (:func:`~linear_nets.engine.sources.column_chunks`, decoded ahead in a thread
+    when there is a core for it; :meth:`StreamedQR.add_columns`).
+
+    Args:
+        partitions: partition id -> loader, as ``PartitionedDataset.load()`` returns them.
+        target: the column to predict; every other column is a feature.
+        order: the partitions to read, in this order; all of them, sorted by id, when None.
+        n_features: the features expected (e.g. a model's); the first partition's when None.
+        device: where the factorisation runs.
+
+    Returns:
+        The factorisation and the rows of each partition read (0 for an empty one).
+
+    Raises:
+        ValueError: naming the partition whose number of feature columns differs from
+            ``n_features`` or from the partitions' before it.
+    """
+    names = sorted(partitions) if order is None else order
+    rows = dict.fromkeys(names, 0)
+    qr = None if n_features is None else StreamedQR(n_features, device)
+    with streaming_threads():
+        for name, columns, y in column_chunks(partitions, target, names):
+            if qr is None:
+                qr = StreamedQR(len(columns), device)
+            elif len(columns) != qr.n_features:
+                expected = "the model takes" if n_features is not None else "those before it have"
+                raise ValueError(
+                    f"partition {name!r} has {len(columns)} feature columns where {expected} "
+                    f"{qr.n_features}"
+                )
+            qr.add_columns(columns, y)
+            rows[name] += len(y)
+    if qr is None:
+        raise ValueError("no rows: the least-squares problem is empty")
+    return qr, rows
 
 
 def streamed_least_squares(

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from linear_nets.engine.closed_form import StreamedQR
+from linear_nets.engine.closed_form import StreamedQR, factor_partitions
 from linear_nets.engine.devices import resolve_device
 from linear_nets.engine.losses import get_loss
 from linear_nets.engine.sources import PartitionSource, Source, TensorSource, read_partitions
@@ -48,8 +48,7 @@ def chunks(source: Source) -> Iterator[Batch]:
     if isinstance(source, TensorSource):
         yield source.X, source.y
     elif isinstance(source, PartitionSource):
-        names = sorted(source.partitions)[source.rank :: source.world_size]
-        for _name, X, y in read_partitions(source.partitions, source.target, names):
+        for _name, X, y in read_partitions(source.partitions, source.target, source.share):
             yield X, y
     else:
         yield from source
@@ -151,9 +150,15 @@ def solve_lstsq(
     device = resolve_device(config.device)
     dtype = _float_dtype(device)
     started = time.perf_counter()
-    qr = StreamedQR(model.coefficients()[0].numel(), device)
-    for X, y in chunks(source):
-        qr.add(X, y)
+    n_features = model.coefficients()[0].numel()
+    if isinstance(source, PartitionSource):  # each column copied once, from Arrow's decoding
+        qr, _ = factor_partitions(
+            source.partitions, source.target, source.share, n_features=n_features, device=device
+        )
+    else:
+        qr = StreamedQR(n_features, device)
+        for X, y in chunks(source):
+            qr.add(X, y)
     conditioning = qr.check_full_rank()
     w, b = qr.solve()
     mse = get_loss("mse")

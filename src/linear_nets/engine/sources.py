@@ -313,6 +313,24 @@ on two cores one partition's copy runs beside the next one's decoding (one threa
 in turn left the reader at 0.70-0.77 of the plain read)."""
 
 
+def column_chunks(
+    partitions: Mapping[str, PartitionLoader], target: str, order: list[str] | None = None
+) -> Iterator[tuple[str, list[np.ndarray], np.ndarray]]:
+    """The partitions' columns as Arrow decodes them (in ``order``, or sorted by id),
+    :data:`ARROW_BLOCK_ROWS` rows at a time: ``(partition id, feature columns, target column)``,
+    read-only numpy views of the decoded columns in their own dtype, for a consumer that copies
+    them once to where it needs them (the streamed QR into its float64 block, the SGD stream
+    into its shuffle buffer); :func:`read_partitions` gives float32 tensors instead.
+
+    With more than one core the chunks are decoded in a background thread, up to
+    :data:`DECODED_AHEAD` ahead of the caller (the caller shares the cores out with
+    :func:`streaming_threads`); closing this stops that thread.
+    """
+    names = sorted(partitions) if order is None else order
+    chunks = _decoded_chunks(partitions, target, names)
+    yield from chunks if usable_cores() == 1 else _in_background(chunks, ahead=DECODED_AHEAD)
+
+
 def _decoded_chunks(
     partitions: Mapping[str, PartitionLoader], target: str, order: list[str]
 ) -> Iterator[tuple[str, list[np.ndarray], np.ndarray]]:
@@ -329,8 +347,8 @@ def _decoded_chunks(
 _DONE = object()
 
 DECODED_AHEAD = 4
-"""Decoded chunks (of :data:`ARROW_BLOCK_ROWS` rows) that the decoding thread may hold ready
-for the thread that copies them: about 9 MB at 17 float32 columns."""
+"""Decoded chunks (of :data:`ARROW_BLOCK_ROWS` rows) that the decoding thread of
+:func:`column_chunks` may hold ready for its consumer: about 9 MB at 17 float32 columns."""
 
 
 def _in_background(items: Iterator[Any], ahead: int = 1) -> Iterator[Any]:
@@ -453,6 +471,11 @@ class PartitionSource:
     def _share(self, rank: int) -> list[str]:
         return sorted(self.partitions)[rank :: self.world_size]
 
+    @property
+    def share(self) -> list[str]:
+        """This rank's partition ids: every ``world_size``-th (sorted by id) from ``rank``."""
+        return self._share(self.rank)
+
     def _share_rows(self, rank: int) -> int:
         return sum(self.rows[name] for name in self._share(rank))
 
@@ -522,9 +545,7 @@ class PartitionSource:
         waiting: np.ndarray | None = None  # (features + 1, capacity): y is the last row
         blocks: _Recycled | None = None
         held = 0
-        chunks = _decoded_chunks(self.partitions, self.target, order)
-        if usable_cores() > 1:  # the decoding runs ahead, beside the copying and shuffling
-            chunks = _in_background(chunks, ahead=DECODED_AHEAD)
+        chunks = column_chunks(self.partitions, self.target, order)  # decoded ahead (2+ cores)
         try:
             for name, columns, target_column in chunks:
                 if waiting is None:
@@ -549,9 +570,7 @@ class PartitionSource:
                         waiting[:, :held] = shuffled[:, full:].numpy()
                         del shuffled
         finally:  # stops the decoding thread when the epoch ends early
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
+            chunks.close()
         if held and waiting is not None and blocks is not None:
             shuffled = self._shuffled(waiting, held, blocks, generator)
             yield shuffled[:-1].T, shuffled[-1]

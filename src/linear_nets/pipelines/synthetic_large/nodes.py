@@ -27,11 +27,11 @@ from linear_nets.engine import (
     StreamedQR,
     StreamTrainConfig,
     build_model,
+    factor_partitions,
     fit_parallel,
     model_from_state_dict,
 )
 from linear_nets.engine.config import StrictModel
-from linear_nets.engine.sources import read_partitions
 
 TARGET = "y"
 BYTES_PER_VALUE = 4  # float32 columns
@@ -128,14 +128,7 @@ def solve_streamed_least_squares(partitions: Partitions) -> dict[str, Any]:
         ``mse``), the design's ``condition_number`` and the rows of each partition
         (``partition_rows``), which tells training how many batches an epoch has.
     """
-    qr: StreamedQR | None = None
-    partition_rows: dict[str, int] = {}
-    for name, X, y in read_partitions(partitions, TARGET):
-        qr = qr or StreamedQR(X.shape[1])
-        qr.add(X, y)
-        partition_rows[name] = len(y)
-    if qr is None:
-        raise ValueError("no partitions to solve")
+    qr, partition_rows = factor_partitions(partitions, TARGET)
     w, b = qr.solve()
     return {
         **qr.to_dict(),
