@@ -32,7 +32,8 @@ partitions of 250 000 rows: 40) it times, in rounds that take turns, a plain pya
 (``ParquetFile.iter_batches``, each column to numpy), the project's reader
 (``read_partitions``: partitions to float32 tensors), the exact streamed solve
 (``streamed_qr``: ``solve_streamed_least_squares``, the streamed QR of [1 X y] in float64 that
-replaced the normal equations; this case was called ``normal_equations`` before) and one
+replaced the normal equations, fed the decoded columns by ``factor_partitions``; this case was
+called ``normal_equations`` before) and one
 streamed SGD epoch (``fit`` on a ``PartitionSource``, batch 4096), each as rows/s and as a share
 of the plain read, with the process pinned to 1 core, 2 cores and all of them
 (``os.sched_setaffinity``); then each case's peak RSS in a process of its own beside that
