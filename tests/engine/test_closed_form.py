@@ -158,11 +158,11 @@ def test_factoring_partitions_is_factoring_their_rows(tmp_path) -> None:
 def test_a_partition_with_other_columns_is_named_and_no_thread_is_left(tmp_path) -> None:
     import threading
 
-    two, _ = _parquet_partitions(tmp_path / "two", (50, 60))
+    two, _ = _parquet_partitions(tmp_path / "two", (50,) * 12)  # more than are decoded ahead
     three, _ = _parquet_partitions(tmp_path / "three", (40,), d=3)
-    mixed = {**two, "part-09": three["part-00"]}
+    mixed = {**two, "part-00a": three["part-00"]}  # the second one read
     before, threads = threading.active_count(), torch.get_num_threads()
-    with pytest.raises(ValueError, match="'part-09' has 3 feature columns where those before"):
+    with pytest.raises(ValueError, match="'part-00a' has 3 feature columns where those before"):
         factor_partitions(mixed, "y")
     with pytest.raises(ValueError, match="'part-00' has 2 feature columns where the model takes 3"):
         factor_partitions(two, "y", n_features=3)

@@ -463,8 +463,9 @@ def factor_partitions(
     names = sorted(partitions) if order is None else order
     rows = dict.fromkeys(names, 0)
     qr = None if n_features is None else StreamedQR(n_features, device)
-    with streaming_threads():
-        for name, columns, y in column_chunks(partitions, target, names):
+    chunks = column_chunks(partitions, target, names)
+    with streaming_threads(), contextlib.closing(chunks):  # an error stops the decoding thread
+        for name, columns, y in chunks:
             if qr is None:
                 qr = StreamedQR(len(columns), device)
             elif len(columns) != qr.n_features:
