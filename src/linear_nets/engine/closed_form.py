@@ -237,11 +237,11 @@ class StreamedQR:
         with _one_intra_op_thread(self.device):
             for start in range(0, len(y), _CHUNK_ROWS):
                 X_chunk = X[start : start + _CHUNK_ROWS].detach()
-                _, block = self._chunk_buffers(len(X_chunk))
+                _, block, workspace = self._chunk_buffers(len(X_chunk))
                 block[0] = 1.0
                 block[1:-1].copy_(X_chunk.T)  # to float64 and the device in the same copy
                 block[-1].copy_(y[start : start + len(X_chunk)].detach().reshape(-1))
-                self._factor(block)
+                self._factor(block, workspace)
 
     def add_columns(self, columns: Sequence[np.ndarray], y: np.ndarray) -> None:
         """Add rows given as columns: ``columns`` the d feature columns and ``y`` the target,
@@ -258,29 +258,31 @@ class StreamedQR:
         with _one_intra_op_thread(self.device):
             for start in range(0, rows, _CHUNK_ROWS):
                 stop = min(start + _CHUNK_ROWS, rows)
-                host, block = self._chunk_buffers(stop - start)
+                host, block, workspace = self._chunk_buffers(stop - start)
                 host[0] = 1.0
                 for index, column in enumerate([*columns, y], start=1):
                     host[index] = column[start:stop]  # numpy converts any numeric dtype
                 if block.device.type != "cpu":
                     block.copy_(torch.from_numpy(host))
-                self._factor(block)
+                self._factor(block, workspace)
 
-    def _chunk_buffers(self, rows: int) -> tuple[np.ndarray, torch.Tensor]:
-        """A chunk's (d+2, ``rows``) float64 block on the device and a host array to fill it
-        from (on the CPU, the block's own memory), kept for the next chunks and grown to the
-        largest one asked for; a fresh block per chunk costs page faults."""
+    def _chunk_buffers(self, rows: int) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+        """A chunk's (d+2, ``rows``) float64 block on the device, a host array to fill it from
+        (on the CPU, the block's own memory) and CholeskyQR2's workspace, kept for the next
+        chunks and grown to the largest one asked for; a fresh block per chunk costs page
+        faults."""
         size = self.n_features + 2
         if self._buffers is None or self._buffers[1].shape[1] < size * rows:
             capacity = size * min(max(rows, 1), _CHUNK_ROWS)
             on_device = torch.empty(2, capacity, dtype=torch.float64, device=self.device)
             cpu = self.device.type == "cpu"
             host = on_device[0].numpy() if cpu else np.empty(capacity, dtype=np.float64)
-            self._buffers = (host, on_device)  # the device's second row: CholeskyQR2's workspace
+            self._buffers = (host, on_device)
         host, on_device = self._buffers
-        return host[: size * rows].reshape(size, rows), on_device[0, : size * rows].view(size, rows)
+        block = on_device[0, : size * rows].view(size, rows)
+        return host[: size * rows].reshape(size, rows), block, on_device[1]
 
-    def _factor(self, block: torch.Tensor) -> None:
+    def _factor(self, block: torch.Tensor, workspace: torch.Tensor) -> None:
         """Stack the R of one chunk's float64 block ``[1 X y]ᵀ`` under the running R.
 
         The chunk is factored by CholeskyQR2 where it is well conditioned, preconditioned by
@@ -288,7 +290,6 @@ class StreamedQR:
         stacked under the running R and re-factored.
         """
         size, rows = block.shape
-        workspace = self._buffers[1][1] if self._buffers is not None else None
         if (
             self._preconditioner is None
             and len(self.R) == size
