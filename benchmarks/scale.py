@@ -33,9 +33,11 @@ partitions of 250 000 rows: 40) it times, in rounds that take turns, a plain pya
 (``read_partitions``: partitions to float32 tensors), the exact streamed solve
 (``streamed_qr``: ``solve_streamed_least_squares``, the streamed QR of [1 X y] in float64 that
 replaced the normal equations, fed the decoded columns by ``factor_partitions``; this case was
-called ``normal_equations`` before) and one
-streamed SGD epoch (``fit`` on a ``PartitionSource``, batch 4096), each as rows/s and as a share
-of the plain read, with the process pinned to 1 core, 2 cores and all of them
+called ``normal_equations`` before), one
+streamed SGD epoch (``fit`` on a ``PartitionSource``, batch 4096), that epoch's shuffled stream
+with no step taken, and each stream's arithmetic alone on rows in memory (``RATE_CASES``), each
+as rows/s and as a share of the plain read, with the process pinned to 1 core, 2 cores and all
+of them
 (``os.sched_setaffinity``); then each case's peak RSS in a process of its own beside that
 process's footprint after its imports.
 ``--format pandas`` reads the partitions through ``pandas.ParquetDataset`` instead of the
@@ -264,12 +266,14 @@ def run_case(case: str, folder: Path, n: int, nproc: int, device: str) -> dict[s
     )
 
 
-RATE_CASES = ("arrow", "reader", "streamed_qr", "sgd_epoch", "qr_math", "sgd_math")
-STREAM_CASES = RATE_CASES[:4]
-"""The cases that read the partitions; the ``_math`` ones repeat a stream's arithmetic on rows
-already in memory (the same blocks, thread counts and steps), which bounds what the stream
-can reach: on one core it pays the read and the arithmetic one after the other."""
-"""``arrow`` is the plain pyarrow read every other case is compared with."""
+RATE_CASES = ("arrow", "reader", "streamed_qr", "sgd_epoch", "shuffle", "qr_math", "sgd_math")
+"""``arrow`` is the plain pyarrow read every other case is compared with. ``shuffle`` is the SGD
+epoch's stream with no step taken (the read, the copy into the shuffle buffer, the shuffled
+blocks); the ``_math`` ones repeat a stream's arithmetic on rows already in memory (the same
+blocks, thread counts and steps). Together they bound what each stream can reach: on one core
+it pays its input and its arithmetic one after the other."""
+STREAM_CASES = ("arrow", "reader", "streamed_qr", "sgd_epoch")
+"""The cases whose peak RSS is measured, each in a fresh process."""
 SHUFFLE_BUFFER = 250_000  # PartitionSource's default
 
 
@@ -307,11 +311,12 @@ def _rate_case(case: str, folder: Path, fmt: str):
     rows = solve_streamed_least_squares(partitions)["partition_rows"]
     config = TrainConfig(device="cpu", optimizer="sgd", lr=LR, epochs=1, batch_size=BATCH)
 
-    def epoch() -> None:
-        source = PartitionSource(partitions, rows, batch_size=BATCH, shuffle_buffer=SHUFFLE_BUFFER)
-        fit(build_model("linear", D), source, config)
+    def source() -> PartitionSource:
+        return PartitionSource(partitions, rows, batch_size=BATCH, shuffle_buffer=SHUFFLE_BUFFER)
 
-    return epoch
+    if case == "shuffle":
+        return lambda: sum(len(y) for _X, y in source())
+    return lambda: fit(build_model("linear", D), source(), config)
 
 
 def _math_case(case: str, partitions):
@@ -421,14 +426,17 @@ def measure_rates(
 
 
 def _bounds(result: dict[str, object]) -> str:
-    """What the reader and the arithmetic alone allow each stream: on one core the two take
-    turns (shares add as times: 1 / (1/reader + 1/math)); on more they can overlap (the
-    slower of the two)."""
+    """What its input and its arithmetic alone allow each stream (the QR's input is the
+    reader, the SGD epoch's the shuffled stream): on one core the two take turns (shares add
+    as times: 1 / (1/input + 1/math)); on more they can overlap (the slower of the two)."""
     share = result["share_of_arrow"]
     cells = []
-    for stream, math in (("streamed_qr", "qr_math"), ("sgd_epoch", "sgd_math")):
-        reader, alone = share["reader"], share[math]
-        bound = 1 / (1 / reader + 1 / alone) if result["cores"] == 1 else min(reader, alone)
+    for stream, source, math in (
+        ("streamed_qr", "reader", "qr_math"),
+        ("sgd_epoch", "shuffle", "sgd_math"),
+    ):
+        given, alone = share[source], share[math]
+        bound = 1 / (1 / given + 1 / alone) if result["cores"] == 1 else min(given, alone)
         cells.append(f"{stream} {bound:.2f}x (reached {share[stream] / bound:.0%} of it)")
     return "; ".join(cells)
 

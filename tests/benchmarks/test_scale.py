@@ -73,3 +73,4 @@ def test_smallest_cases_in_process(tmp_path: Path) -> None:
     assert rss["peak_rss_mb"] >= rss["imports_mb"] > 0
     printed = benchmark.report_rates([result, rss])
     assert "reader rows/s" in printed and "peak RSS reader" in printed
+    assert "shuffle rows/s" in printed and "sgd_epoch" in benchmark._bounds(result)
