@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from linear_nets.engine import (
+    NonFiniteValueError,
     RankDeficientError,
     StreamedQR,
     factor_partitions,
@@ -169,6 +170,38 @@ def test_a_partition_with_other_columns_is_named_and_no_thread_is_left(tmp_path)
     assert threading.active_count() == before and torch.get_num_threads() == threads
     with pytest.raises(ValueError, match="no rows"):
         factor_partitions({}, "y")
+
+
+def test_a_value_that_is_not_finite_is_named_by_row_and_column(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr("linear_nets.engine.closed_form._CHUNK_ROWS", 64)
+    X, y = _noisy(300, 3, seed=1)
+    X[200, 1], X[230, 0] = float("nan"), float("inf")
+    qr = StreamedQR(3)
+    with pytest.raises(NonFiniteValueError, match=r"^row 200, column feature 1: nan is not"):
+        qr.add(X, y)
+    assert qr.rows == 192 and torch.isfinite(qr.R).all()  # the chunks before it, unharmed
+    X[200, 1] = 0.0
+    with pytest.raises(NonFiniteValueError, match=r"^row 230, column feature 0: inf"):
+        StreamedQR(3).add_columns([X[:, j].numpy() for j in range(3)], y.numpy())
+    X[230, 0], y[7] = 0.0, float("-inf")
+    with pytest.raises(NonFiniteValueError, match=r"^row 7, column the target: -inf"):
+        StreamedQR(3).add(X, y)
+
+    partitions, _table = _parquet_partitions(tmp_path, (100, 150))
+    missing = pa.table(
+        {"x1": pa.array([1.0] * 129 + [None] + [2.0] * 20), "x2": [0.5] * 150, "y": [3.0] * 150}
+    )
+    pq.write_table(missing, tmp_path / "part-01.parquet")  # a null in row 129, chunk 3
+    with pytest.raises(
+        NonFiniteValueError,
+        match=r"^partition 'part-01', row 129, column 'x1': nan is not finite \(a missing value",
+    ):
+        factor_partitions(partitions, "y")
 
 
 def test_merging_two_shares_is_factoring_all_rows() -> None:

@@ -196,11 +196,25 @@ def test_exploding_loss_is_stopped_with_the_learning_rate_named() -> None:
         train("scratch", X, y, config, name="my.train")
 
 
-def test_non_finite_loss_is_stopped() -> None:
+@pytest.mark.parametrize("optimizer", ["sgd", "lbfgs"])
+def test_data_that_are_not_finite_are_named_not_blamed_on_the_learning_rate(
+    optimizer: str,
+) -> None:
     X, y = _synthetic(n=10)
     y[3] = float("nan")
-    with pytest.raises(TrainingDivergedError, match="is not finite"):
-        train("linear", X, y, TrainConfig(lr=0.1, epochs=2))
+    with pytest.raises(
+        ValueError,
+        match=r"^my\.train: the train loss is not finite because the"
+        r" training data are not: row 3, the target: nan \(a missing value",
+    ):
+        train("linear", X, y, TrainConfig(optimizer=optimizer, lr=0.1, epochs=2), name="my.train")
+
+
+def test_a_loss_that_overflows_on_finite_data_names_the_learning_rate() -> None:
+    X, y = _synthetic(n=64)
+    config = TrainConfig(optimizer="sgd", lr=1e30, epochs=3)
+    with pytest.raises(TrainingDivergedError, match=r"is not finite\. The learning rate my\.train"):
+        train("linear", X * 1e10, y, config, name="my.train")
 
 
 def test_fit_trains_a_model_passed_in() -> None:

@@ -216,6 +216,56 @@ def test_a_partition_without_the_target_is_named(tmp_path: Path) -> None:
             pass
 
 
+def test_a_column_that_is_not_numbers_is_named_with_its_partition(tmp_path: Path) -> None:
+    from linear_nets.engine import factor_partitions
+    from linear_nets.engine.sources import table_to_tensors
+
+    rows = _write_partitions(tmp_path / "parts", (4, 4))
+    frame = pd.DataFrame({"x1": [1.0, 2.0], "x2": ["a", "b"], "y": [1.0, 2.0]})
+    frame.to_parquet(tmp_path / "parts" / "part-01.parquet")
+    loaders = _load(tmp_path / "parts")
+    expected = r"column 'x2' in partition 'part-01' holds str, not numbers"
+    with pytest.raises(ValueError, match=expected):
+        list(PartitionSource(loaders, rows, batch_size=2, seed=0))
+    with pytest.raises(ValueError, match=expected):
+        factor_partitions(loaders, "y")
+    with pytest.raises(ValueError, match=r"column 'x2' holds str, not numbers"):
+        table_to_tensors(frame, "y")
+    import pyarrow.parquet as pq  # as the catalog's ArrowParquetDataset loads a partition
+
+    arrow = {
+        name: functools.partial(pq.ParquetFile, tmp_path / "parts" / f"{name}.parquet")
+        for name in rows
+    }
+    with pytest.raises(ValueError, match=r"column 'x2' in partition 'part-01' holds large_string, not"):
+        factor_partitions(arrow, "y")
+    numbers = pd.DataFrame({"i": [1, 2], "b": [True, False], "f": [0.5, 1.5], "y": [1, 2]})
+    X, _y = table_to_tensors(numbers, "y")  # integers and booleans are numbers
+    assert X.tolist() == [[1.0, 1.0, 0.5], [2.0, 0.0, 1.5]]
+
+
+def test_where_the_data_are_not_finite_is_found_in_each_source(tmp_path: Path) -> None:
+    X, y = _rows(20, d=3)
+    assert TensorSource(X, y).find_non_finite() is None
+    X[11, 2], X[14, 0] = float("inf"), float("nan")
+    assert TensorSource(X, y).find_non_finite() == "row 11, feature 2: inf"
+    y[5] = float("nan")
+    assert TensorSource(X, y).find_non_finite() == "row 5, the target: nan"
+    labels = torch.zeros(20, dtype=torch.long)  # class labels: integers, always finite
+    assert TensorSource(X, labels).find_non_finite() == "row 11, feature 2: inf"
+
+    rows = _write_partitions(tmp_path / "parts", (6, 9, 4))
+    source = PartitionSource(_load(tmp_path / "parts"), rows, batch_size=4)
+    assert source.find_non_finite() is None
+    frame = pd.DataFrame({"x1": [1.0, 2.0, None, 4.0], "x2": 1.0, "y": [1.0, 2.0, 3.0, 4.0]})
+    frame.to_parquet(tmp_path / "parts" / "part-01.parquet")  # a missing value in row 2
+    source = PartitionSource(_load(tmp_path / "parts"), {**rows, "part-01": 4}, batch_size=4)
+    assert source.find_non_finite() == "partition 'part-01', row 2, column 'x1': nan"
+    # a rank looks in its own share only
+    assert source.shard(0, 2).find_non_finite() is None  # part-00 and part-02
+    assert source.shard(1, 2).find_non_finite() is not None
+
+
 def test_missing_row_counts_are_refused(partitions) -> None:
     loaders, rows = partitions
     with pytest.raises(ValueError, match="no row count for partition"):

@@ -7,6 +7,7 @@ package and never from each other.
 """
 
 from linear_nets.engine.closed_form import (
+    NonFiniteValueError,
     RankDeficientError,
     StreamedQR,
     factor_partitions,
@@ -31,6 +32,7 @@ __all__ = [
     "DistributedConfig",
     "FitResult",
     "ModelConfig",
+    "NonFiniteValueError",
     "PartitionSource",
     "RankDeficientError",
     "Source",

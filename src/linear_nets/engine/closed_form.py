@@ -28,7 +28,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from linear_nets.engine.sources import PartitionLoader, column_chunks, streaming_threads
+from linear_nets.engine.sources import (
+    PartitionLoader,
+    column_chunks,
+    streaming_threads,
+    table_columns,
+)
 
 _CHUNK_ROWS = 1 << 16
 """Rows converted to float64 and factored at a time (9 MB at d = 16): few enough calls that their
@@ -162,6 +167,37 @@ class RankDeficientError(ValueError):
         return error
 
 
+class NonFiniteValueError(ValueError):
+    """The rows being factored hold a NaN or an infinite value (a missing value reads as NaN),
+    where no least-squares fit is defined.
+
+    ``row`` counts from the first row given; ``index`` is the column's (a feature's, or
+    ``n_features`` for the target); ``column`` words it, and ``partition`` names the partition
+    when the rows came from one.
+    """
+
+    def __init__(
+        self, row: int, index: int, value: float, column: str, partition: str | None = None
+    ) -> None:
+        place = "" if partition is None else f"partition {partition!r}, "
+        super().__init__(
+            f"{place}row {row}, column {column}: {value} is not finite (a missing value reads "
+            "as nan); a least-squares fit needs every value finite"
+        )
+        self.row, self.index, self.value, self.partition = row, index, value, partition
+
+
+def _non_finite(block: torch.Tensor, first_row: int) -> NonFiniteValueError:
+    """The error naming the first row of a chunk's block ``[1 X y]ᵀ`` that holds a value that is
+    not finite, and its leftmost such column."""
+    bad = ~torch.isfinite(block)
+    row = int(torch.nonzero(bad.any(0))[0])
+    index = int(torch.nonzero(bad[:, row])[0]) - 1  # the block's first row is the intercept
+    features = len(block) - 2
+    column = "the target" if index == features else f"feature {index}"
+    return NonFiniteValueError(first_row + row, index, float(block[index + 1, row]), column)
+
+
 @dataclass(frozen=True)
 class Conditioning:
     """How well determined the least-squares coefficients are, from the singular values of
@@ -241,7 +277,7 @@ class StreamedQR:
                 block[0] = 1.0
                 block[1:-1].copy_(X_chunk.T)  # to float64 and the device in the same copy
                 block[-1].copy_(y[start : start + len(X_chunk)].detach().reshape(-1))
-                self._factor(block, workspace)
+                self._factor(block, workspace, first_row=start)
 
     def add_columns(self, columns: Sequence[np.ndarray], y: np.ndarray) -> None:
         """Add rows given as columns: ``columns`` the d feature columns and ``y`` the target,
@@ -264,7 +300,7 @@ class StreamedQR:
                     host[index] = column[start:stop]  # numpy converts any numeric dtype
                 if block.device.type != "cpu":
                     block.copy_(torch.from_numpy(host))
-                self._factor(block, workspace)
+                self._factor(block, workspace, first_row=start)
 
     def _chunk_buffers(self, rows: int) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
         """A chunk's (d+2, ``rows``) float64 block on the device, a host array to fill it from
@@ -282,12 +318,18 @@ class StreamedQR:
         block = on_device[0, : size * rows].view(size, rows)
         return host[: size * rows].reshape(size, rows), block, on_device[1]
 
-    def _factor(self, block: torch.Tensor, workspace: torch.Tensor) -> None:
+    def _factor(self, block: torch.Tensor, workspace: torch.Tensor, *, first_row: int) -> None:
         """Stack the R of one chunk's float64 block ``[1 X y]ᵀ`` under the running R.
 
         The chunk is factored by CholeskyQR2 where it is well conditioned, preconditioned by
         the R of the earlier rows while that keeps working, else by Householder; its R is
-        stacked under the running R and re-factored.
+        stacked under the running R and re-factored. A NaN or an infinity in the chunk fails
+        CholeskyQR2's checks and leaves Householder's R not finite: that is looked for there
+        only, so a finite chunk pays nothing for it.
+
+        Raises:
+            NonFiniteValueError: naming the row (``first_row`` is the chunk's first) and the
+                column, with the running R left as it was.
         """
         size, rows = block.shape
         if (
@@ -304,6 +346,8 @@ class StreamedQR:
             R = cholesky_qr2(block, workspace=workspace)
         if R is None:
             R = r_factor(block.T)
+            if not bool(torch.isfinite(R).all()):
+                raise _non_finite(block, first_row)
         self.R = torch.linalg.qr(torch.cat([self.R, R]), mode="r").R
         self.rows += rows
 
@@ -459,7 +503,9 @@ def factor_partitions(
 
     Raises:
         ValueError: naming the partition whose number of feature columns differs from
-            ``n_features`` or from the partitions' before it.
+            ``n_features`` or from the partitions' before it, or a column that is not numbers.
+        NonFiniteValueError: naming the partition, row and column of a NaN, infinite or
+            missing value.
     """
     names = sorted(partitions) if order is None else order
     rows = dict.fromkeys(names, 0)
@@ -475,7 +521,13 @@ def factor_partitions(
                     f"partition {name!r} has {len(columns)} feature columns where {expected} "
                     f"{qr.n_features}"
                 )
-            qr.add_columns(columns, y)
+            try:
+                qr.add_columns(columns, y)
+            except NonFiniteValueError as error:
+                features, _rows = table_columns(partitions[name](), target)
+                column = repr([*features, target][error.index])
+                row = rows[name] + error.row
+                raise NonFiniteValueError(row, error.index, error.value, column, name) from None
             rows[name] += len(y)
     if qr is None:
         raise ValueError("no rows: the least-squares problem is empty")

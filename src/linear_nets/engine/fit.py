@@ -86,7 +86,9 @@ def fit(
             epoch's history values, e.g. to record a parameter's path.
 
     Raises:
-        TrainingDivergedError: if the loss becomes non-finite or explodes.
+        ValueError: if the loss is not finite because the data hold a NaN, infinite or
+            missing value (the source says where, when it can).
+        TrainingDivergedError: if the loss becomes non-finite or explodes otherwise.
         DeviceError: if ``config.device`` is not available.
     """
     if config.optimizer in SOLVERS:  # an exact solve, or L-BFGS: not minibatch steps
@@ -133,7 +135,7 @@ def fit(
             values = _epoch_values(loss_sum, rows, metric_sums, metrics)
             epoch_loss = values["train_loss"]
             first_loss = epoch_loss if first_loss is None else first_loss
-            guard(epoch_loss, first_loss, epoch, config, name)
+            guard(epoch_loss, first_loss, epoch, config, name, source=source)
             if val is not None:
                 scores = evaluate(model, val, loss_fn, metrics)
                 values.update({f"val_{key}": value for key, value in scores.items()})

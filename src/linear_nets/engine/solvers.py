@@ -205,7 +205,9 @@ def fit_lbfgs(
     """Fit ``model`` with L-BFGS on the full data of ``source``: ``config.epochs`` steps.
 
     Raises:
-        TrainingDivergedError: if the loss becomes non-finite or explodes.
+        ValueError: if the loss is not finite because the data hold a NaN, infinite or
+            missing value (the source says where).
+        TrainingDivergedError: if the loss becomes non-finite or explodes otherwise.
     """
     from linear_nets.engine.training import FitResult, announce, guard, progress_bar
 
@@ -250,7 +252,7 @@ def fit_lbfgs(
             values = _scores(model.eval(), source, loss_fn, metrics, device=device, dtype=dtype)
             epoch_loss = values["train_loss"]
             first_loss = epoch_loss if first_loss is None else first_loss
-            guard(epoch_loss, first_loss, epoch, config, name)
+            guard(epoch_loss, first_loss, epoch, config, name, source=source)
             values = _finish(
                 model, values, val, loss_fn=loss_fn, metrics=metrics, device=device, dtype=dtype
             )

@@ -41,7 +41,12 @@ PartitionLoader = Callable[[], Any]
 
 
 class Source(Protocol):
-    """What the fit loop reads: batches per epoch and, per iteration, one epoch of batches."""
+    """What the fit loop reads: batches per epoch and, per iteration, one epoch of batches.
+
+    A source may also say where its data hold a value that is not finite
+    (``find_non_finite() -> str | None``, as both sources here do): the fit loop asks it after
+    an epoch whose loss is not finite, to tell bad data from a learning rate that is too high.
+    """
 
     def __len__(self) -> int: ...
 
@@ -80,6 +85,19 @@ class TensorSource:
         """Move the data to ``device`` once; the shuffle continues where it was."""
         self.X, self.y = self.X.to(device), self.y.to(device)
         return self
+
+    def find_non_finite(self) -> str | None:
+        """Where the first NaN or infinite value of the data is ("row 3, the target: nan"),
+        or None. A pass over the data, made only when a loss is not finite."""
+        columns = self.X.reshape(self.n, -1)
+        if self.y.is_floating_point():  # class labels are integers: always finite
+            columns = torch.cat([columns, self.y.reshape(self.n, -1).to(columns.dtype)], 1)
+        bad = torch.nonzero(~torch.isfinite(columns))  # row-major: the first row, then column
+        if len(bad) == 0:
+            return None
+        row, column = bad[0].tolist()
+        label = f"feature {column}" if column < self.X[0].numel() else "the target"
+        return f"row {row}, {label}: {columns[row, column].item()}"
 
     def __iter__(self) -> Iterator[Batch]:
         if self.batch_size == self.n:
@@ -135,7 +153,7 @@ def table_to_tensors(
     Raises:
         ValueError: if ``target`` is missing or the table has no feature column.
     """
-    features, rows = _table_columns(table, target, where=where)
+    features, rows = table_columns(table, target, where=where)
     if column_major:  # one (features + 1, rows) block: X its first rows transposed, y its last
         shape = (len(features) + 1, rows)
         block = np.empty(shape, dtype=np.float32) if blocks is None else blocks.take(shape)
@@ -157,7 +175,7 @@ def table_to_tensors(
     return torch.from_numpy(X), torch.from_numpy(y)
 
 
-def _table_columns(table: Any, target: str, *, where: str = "") -> tuple[list[str], int]:
+def table_columns(table: Any, target: str, *, where: str = "") -> tuple[list[str], int]:
     """The feature columns of a table (every column but ``target``) and its number of rows,
     read from a ParquetFile's metadata without decoding anything.
 
@@ -176,7 +194,32 @@ def _table_columns(table: Any, target: str, *, where: str = "") -> tuple[list[st
     features = [column for column in names if column != target]
     if not features:
         raise ValueError(f"no feature columns{place} besides the target {target!r}")
+    for name, kind in _non_numeric(table):
+        raise ValueError(
+            f"column {name!r}{place} holds {kind}, not numbers: every column is a feature or "
+            f"the target {target!r}, read as float (integers and booleans are numbers too)"
+        )
     return features, rows
+
+
+def _non_numeric(table: Any) -> list[tuple[str, str]]:
+    """``(column, its type)`` for each column of a ParquetFile, a pyarrow Table or a DataFrame
+    that holds neither integers, floats nor booleans (strings, dates, decimals, nested)."""
+    if hasattr(table, "iter_batches") or hasattr(table, "column_names"):
+        import pyarrow as pa
+
+        schema = table.schema_arrow if hasattr(table, "iter_batches") else table.schema
+        numeric = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean)
+        return [
+            (field.name, str(field.type))
+            for field in schema
+            if not any(is_kind(field.type) for is_kind in numeric)
+        ]
+    return [
+        (str(name), str(dtype))
+        for name, dtype in table.dtypes.items()
+        if getattr(dtype, "kind", "O") not in "biuf"
+    ]
 
 
 def _column_chunks(
@@ -200,6 +243,20 @@ def _column_chunks(
     for batch in batches:
         columns = [column.to_numpy(zero_copy_only=False) for column in batch.columns]
         yield columns[:-1], columns[-1]
+
+
+def first_non_finite(columns: list[np.ndarray]) -> tuple[int, int] | None:
+    """``(row, column index)`` of the first row of ``columns`` (numpy arrays of one length)
+    that holds a NaN or an infinite value (a missing value decodes as NaN), the leftmost such
+    column of that row; None when every value is finite."""
+    first: tuple[int, int] | None = None
+    for index, column in enumerate(columns):
+        finite = np.isfinite(column)
+        if not finite.all():
+            row = int(np.argmin(finite))
+            if first is None or row < first[0]:
+                first = (row, index)
+    return first
 
 
 def _release_arrow_memory(table: Any) -> None:
@@ -338,7 +395,7 @@ def _decoded_chunks(
     partitions in ``order`` (see :func:`_column_chunks`)."""
     for name in order:
         table = partitions[name]()
-        features, _rows = _table_columns(table, target, where=name)
+        features, _rows = table_columns(table, target, where=name)
         for columns, target_column in _column_chunks(table, features, target):
             yield name, columns, target_column
         _release_arrow_memory(table)
@@ -509,6 +566,27 @@ class PartitionSource:
         """Batches go to ``device`` as they are made."""
         self.device = torch.device(device)
         return self
+
+    def find_non_finite(self) -> str | None:
+        """Where the first NaN, infinite or missing (null) value of this rank's partitions is
+        ("partition 'part-3', row 17, column 'x2': nan"), or None. A pass over the partitions,
+        made only when a loss is not finite."""
+        offsets: dict[str, int] = collections.Counter()
+        with contextlib.closing(column_chunks(self.partitions, self.target, self.share)) as chunks:
+            for name, columns, target_column in chunks:
+                values = [*columns, target_column]
+                where = first_non_finite(values)
+                if where is None:
+                    offsets[name] += len(target_column)
+                    continue
+                row, index = where
+                features, _rows = table_columns(self.partitions[name](), self.target)
+                column = [*features, self.target][index]
+                return (
+                    f"partition {name!r}, row {offsets[name] + row}, column {column!r}: "
+                    f"{values[index][row]}"
+                )
+        return None
 
     def __iter__(self) -> Iterator[Batch]:
         self.epoch += 1

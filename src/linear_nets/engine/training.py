@@ -8,6 +8,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,6 +16,9 @@ from torch import nn
 
 from linear_nets.engine import distributed
 from linear_nets.engine.config import TrainConfig
+
+if TYPE_CHECKING:
+    from linear_nets.engine.sources import Source
 
 logger = logging.getLogger("linear_nets.engine.fit")
 
@@ -67,9 +71,34 @@ def evaluate(
     return {key: float(value) for key, value in scores.items()}
 
 
-def guard(loss: float, first_loss: float, epoch: int, config: TrainConfig, name: str) -> None:
+def guard(
+    loss: float,
+    first_loss: float,
+    epoch: int,
+    config: TrainConfig,
+    name: str,
+    *,
+    source: Source | None = None,
+) -> None:
+    """Stop a fit whose epoch ``loss`` is not finite or exploded from the ``first_loss``.
+
+    A loss that is not finite is first blamed on the data when they hold a NaN, infinite or
+    missing value: ``source`` (the fit's :class:`~linear_nets.engine.sources.Source`) is asked
+    where, if it can say (``find_non_finite()``), since no learning rate would help then.
+
+    Raises:
+        ValueError: naming where the data hold a value that is not finite.
+        TrainingDivergedError: naming the learning rate otherwise.
+    """
     if math.isfinite(loss) and loss <= DIVERGENCE_FACTOR * max(first_loss, 1e-12):
         return
+    find = getattr(source, "find_non_finite", None)
+    where = find() if find is not None and not math.isfinite(loss) else None
+    if where is not None:
+        raise ValueError(
+            f"{name}: the train loss is not finite because the training data are not: {where} "
+            "(a missing value reads as nan); remove or fill such values"
+        )
     what = (
         "is not finite"
         if not math.isfinite(loss)
