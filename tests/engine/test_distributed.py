@@ -115,6 +115,8 @@ LAUNCH = textwrap.dedent(
         result = fit_parallel(build_model("linear", 3), source, config, parallel, name="t.train")
     except TrainingDivergedError as exc:
         print(json.dumps({"diverged": str(exc)}))
+    except ValueError as exc:
+        print(json.dumps({"refused": str(exc)}))
     else:
         state = {k: v.flatten().tolist() for k, v in result.model.state_dict().items()}
         print(json.dumps({"state": state, "history": result.history}))
@@ -159,3 +161,22 @@ def test_divergence_in_the_job_reaches_the_caller(tmp_path: Path) -> None:
     _write(tmp_path, scale=30.0)
     job = _launch(tmp_path, lr_scale=10.0)
     assert "t.train.lr=1" in job["diverged"]
+
+
+@pytest.mark.slow
+def test_a_value_that_is_not_finite_in_one_ranks_share_is_named_by_the_job(
+    tmp_path: Path,
+) -> None:
+    _write(tmp_path)
+    path = tmp_path / "part-3.parquet"  # rank 1's share is part-1 and part-3
+    frame = pd.read_parquet(path)
+    frame.loc[10, "x3"] = float("nan")
+    frame.to_parquet(path)
+    job = _launch(tmp_path)
+    assert "partition 'part-3', row 10, column 'x3': nan" in job["refused"]
+    assert "learning rate" not in job["refused"]
+
+
+def test_outside_a_job_the_first_found_is_the_value_itself() -> None:
+    assert distributed.first_found("here") == "here"
+    assert distributed.first_found(None) is None

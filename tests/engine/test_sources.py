@@ -237,7 +237,7 @@ def test_a_column_that_is_not_numbers_is_named_with_its_partition(tmp_path: Path
         name: functools.partial(pq.ParquetFile, tmp_path / "parts" / f"{name}.parquet")
         for name in rows
     }
-    with pytest.raises(ValueError, match=r"column 'x2' in partition 'part-01' holds large_string, not"):
+    with pytest.raises(ValueError, match=r"'x2' in partition 'part-01' holds large_string, not"):
         factor_partitions(arrow, "y")
     numbers = pd.DataFrame({"i": [1, 2], "b": [True, False], "f": [0.5, 1.5], "y": [1, 2]})
     X, _y = table_to_tensors(numbers, "y")  # integers and booleans are numbers

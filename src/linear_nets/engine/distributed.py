@@ -78,6 +78,16 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def first_found(value: T | None) -> T | None:
+    """Inside a job, the first rank's ``value`` that is not None, on every rank (each rank must
+    call this at the same point); ``value`` itself outside one."""
+    if not _active():
+        return value
+    values: list[T | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(values, value)
+    return next((found for found in values if found is not None), None)
+
+
 def choose_backend(device: torch.device, backend: str) -> str:
     """``nccl`` for cuda and ``gloo`` otherwise when ``backend`` is auto; checks the pair.
 

@@ -84,7 +84,9 @@ def guard(
 
     A loss that is not finite is first blamed on the data when they hold a NaN, infinite or
     missing value: ``source`` (the fit's :class:`~linear_nets.engine.sources.Source`) is asked
-    where, if it can say (``find_non_finite()``), since no learning rate would help then.
+    where, if it can say (``find_non_finite()``), since no learning rate would help then. In a
+    data-parallel job each rank looks in its own share and every rank names what the first
+    one found.
 
     Raises:
         ValueError: naming where the data hold a value that is not finite.
@@ -94,6 +96,8 @@ def guard(
         return
     find = getattr(source, "find_non_finite", None)
     where = find() if find is not None and not math.isfinite(loss) else None
+    if not math.isfinite(loss):  # the loss is the job's: every rank is here, each with its share
+        where = distributed.first_found(where)
     if where is not None:
         raise ValueError(
             f"{name}: the train loss is not finite because the training data are not: {where} "
