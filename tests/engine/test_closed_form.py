@@ -163,7 +163,8 @@ def test_a_partition_with_other_columns_is_named_and_no_thread_is_left(tmp_path)
     three, _ = _parquet_partitions(tmp_path / "three", (40,), d=3)
     mixed = {**two, "part-00a": three["part-00"]}  # the second one read
     before, threads = threading.active_count(), torch.get_num_threads()
-    with pytest.raises(ValueError, match="'part-00a' has 3 feature columns where those before"):
+    odd = r"'part-00a' has 3 feature columns where the first partition by id has 2: new \['x3'\]"
+    with pytest.raises(ValueError, match=odd):
         factor_partitions(mixed, "y")
     with pytest.raises(ValueError, match="'part-00' has 2 feature columns where the model takes 3"):
         factor_partitions(two, "y", n_features=3)

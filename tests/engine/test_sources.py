@@ -197,6 +197,8 @@ def test_a_stream_reads_a_bounded_number_of_partitions_ahead(tmp_path: Path) -> 
         for name, load in _load(tmp_path / "parts").items()
     }
     source = PartitionSource(loaders, rows, batch_size=4, seed=0, shuffle_buffer=1)
+    assert source.features == ["x1", "x2"] and loaded == ["part-00"]  # opened for its names
+    loaded.clear()
     batches = iter(source)
     next(batches)
     time.sleep(0.5)  # time for the threads to read as far ahead as they may
@@ -242,6 +244,53 @@ def test_a_column_that_is_not_numbers_is_named_with_its_partition(tmp_path: Path
     numbers = pd.DataFrame({"i": [1, 2], "b": [True, False], "f": [0.5, 1.5], "y": [1, 2]})
     X, _y = table_to_tensors(numbers, "y")  # integers and booleans are numbers
     assert X.tolist() == [[1.0, 1.0, 0.5], [2.0, 0.0, 1.5]]
+
+
+def test_columns_are_matched_by_name_whatever_their_place_in_a_partition(tmp_path: Path) -> None:
+    from linear_nets.engine import factor_partitions
+    from linear_nets.engine.sources import read_partitions
+
+    rows = _write_partitions(tmp_path / "a", (6, 9, 4))  # x1 = 2 y, x2 = -y
+    _write_partitions(tmp_path / "b", (6, 9, 4))
+    path = tmp_path / "b" / "part-01.parquet"
+    pd.read_parquet(path)[["y", "x2", "x1"]].to_parquet(path)  # the same columns, reordered
+    in_order, reordered = _load(tmp_path / "a"), _load(tmp_path / "b")
+
+    for (_, X_a, y_a), (_, X_b, y_b) in zip(
+        read_partitions(in_order, "y"), read_partitions(reordered, "y"), strict=True
+    ):
+        assert torch.equal(X_a, X_b) and torch.equal(y_a, y_b)
+    for batch_a, batch_b in zip(
+        PartitionSource(in_order, rows, batch_size=4, seed=3),
+        PartitionSource(reordered, rows, batch_size=4, seed=3),
+        strict=True,
+    ):
+        assert torch.equal(batch_a[0], batch_b[0]) and torch.equal(batch_a[1], batch_b[1])
+        assert torch.equal(batch_b[0][:, 0], 2 * batch_b[1])
+    import pyarrow.parquet as pq  # as the catalog's ArrowParquetDataset loads a partition
+
+    lazy = {
+        name: functools.partial(pq.ParquetFile, tmp_path / "b" / f"{name}.parquet") for name in rows
+    }
+    R_a, R_b, R_lazy = (factor_partitions(parts, "y")[0].R for parts in (in_order, reordered, lazy))
+    torch.testing.assert_close(R_a, R_b, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(R_a, R_lazy, rtol=1e-12, atol=1e-12)
+    # whichever partition an epoch or a rank reads first: the rank of two whose share is
+    # part-01 alone reads its columns in part-00's order too
+    source = PartitionSource(reordered, rows, batch_size=4, seed=0)
+    for share in (source, source.shard(1, 2)):
+        for _epoch in range(4):
+            for X, y in share:
+                assert torch.equal(X[:, 0], 2 * y) and torch.equal(X[:, 1], -y)
+
+    pd.read_parquet(path).rename(columns={"x2": "z"}).to_parquet(path)  # one renamed
+    renamed = _load(tmp_path / "b")
+    expected = r"^partition 'part-01' has other feature columns than the first partition by id: "
+    expected += r"missing \['x2'\]; new \['z'\]$"
+    with pytest.raises(ValueError, match=expected):
+        factor_partitions(renamed, "y")
+    with pytest.raises(ValueError, match=expected):
+        list(read_partitions(renamed, "y"))
 
 
 def test_where_the_data_are_not_finite_is_found_in_each_source(tmp_path: Path) -> None:

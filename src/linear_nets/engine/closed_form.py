@@ -31,8 +31,8 @@ import torch
 from linear_nets.engine.sources import (
     PartitionLoader,
     column_chunks,
+    feature_names,
     streaming_threads,
-    table_columns,
 )
 
 _CHUNK_ROWS = 1 << 16
@@ -502,29 +502,29 @@ def factor_partitions(
         The factorisation and the rows of each partition read (0 for an empty one).
 
     Raises:
-        ValueError: naming the partition whose number of feature columns differs from
-            ``n_features`` or from the partitions' before it, or a column that is not numbers.
+        ValueError: naming the partition whose feature columns differ from the first
+            partition's by id (columns are matched by name, in that partition's order) or
+            number other than ``n_features``, or a column that is not numbers.
         NonFiniteValueError: naming the partition, row and column of a NaN, infinite or
             missing value.
     """
     names = sorted(partitions) if order is None else order
     rows = dict.fromkeys(names, 0)
     qr = None if n_features is None else StreamedQR(n_features, device)
-    chunks = column_chunks(partitions, target, names)
+    features = feature_names(partitions, target) if names else []
+    chunks = column_chunks(partitions, target, names, features=features)
     with streaming_threads(), contextlib.closing(chunks):  # an error stops the decoding thread
         for name, columns, y in chunks:
-            if qr is None:
+            if qr is None:  # (column_chunks refuses a partition with other columns)
                 qr = StreamedQR(len(columns), device)
             elif len(columns) != qr.n_features:
-                expected = "the model takes" if n_features is not None else "those before it have"
                 raise ValueError(
-                    f"partition {name!r} has {len(columns)} feature columns where {expected} "
-                    f"{qr.n_features}"
+                    f"partition {name!r} has {len(columns)} feature columns where the model "
+                    f"takes {qr.n_features}"
                 )
             try:
                 qr.add_columns(columns, y)
             except NonFiniteValueError as error:
-                features, _rows = table_columns(partitions[name](), target)
                 column = repr([*features, target][error.index])
                 row = rows[name] + error.row
                 raise NonFiniteValueError(row, error.index, error.value, column, name) from None

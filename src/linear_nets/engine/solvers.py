@@ -48,7 +48,10 @@ def chunks(source: Source) -> Iterator[Batch]:
     if isinstance(source, TensorSource):
         yield source.X, source.y
     elif isinstance(source, PartitionSource):
-        for _name, X, y in read_partitions(source.partitions, source.target, source.share):
+        reads = read_partitions(
+            source.partitions, source.target, source.share, features=source.features
+        )
+        for _name, X, y in reads:
             yield X, y
     else:
         yield from source

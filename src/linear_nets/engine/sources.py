@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import math
 import os
 import queue
@@ -133,6 +134,7 @@ def table_to_tensors(
     target: str,
     *,
     where: str = "",
+    features: list[str] | None = None,
     column_major: bool = False,
     blocks: _Recycled | None = None,
 ) -> Batch:
@@ -148,12 +150,14 @@ def table_to_tensors(
     (a ``memcpy``, at the rate of the plain read; the row-major copy scatters every value and
     ran at about half of it). ``X.T`` is then contiguous; indexing, slicing and matrix products
     take X as it is (BLAS reads the transposed layout directly). X and y are then views of one
-    ``(features + 1, rows)`` block, taken from ``blocks`` when given.
+    ``(features + 1, rows)`` block, taken from ``blocks`` when given. ``features`` (the names
+    another table had) fixes the columns of X, by name, in that order.
 
     Raises:
-        ValueError: if ``target`` is missing or the table has no feature column.
+        ValueError: if ``target`` is missing, the table has no feature column, a column is not
+            numbers, or its feature columns are not ``features``.
     """
-    features, rows = table_columns(table, target, where=where)
+    features, rows = table_columns(table, target, where=where, features=features)
     if column_major:  # one (features + 1, rows) block: X its first rows transposed, y its last
         shape = (len(features) + 1, rows)
         block = np.empty(shape, dtype=np.float32) if blocks is None else blocks.take(shape)
@@ -175,12 +179,17 @@ def table_to_tensors(
     return torch.from_numpy(X), torch.from_numpy(y)
 
 
-def table_columns(table: Any, target: str, *, where: str = "") -> tuple[list[str], int]:
+def table_columns(
+    table: Any, target: str, *, where: str = "", features: list[str] | None = None
+) -> tuple[list[str], int]:
     """The feature columns of a table (every column but ``target``) and its number of rows,
-    read from a ParquetFile's metadata without decoding anything.
+    read from a ParquetFile's metadata without decoding anything. Given ``features`` (those of
+    the first partition by id: :func:`feature_names`), the table must have the same ones, in
+    any order, and they come back in that order: columns are matched by name, never by place.
 
     Raises:
-        ValueError: if ``target`` is missing or the table has no feature column.
+        ValueError: if ``target`` is missing, the table has no feature column, a column is not
+            numbers, or the feature columns are not ``features``.
     """
     if hasattr(table, "iter_batches"):  # a ParquetFile: read lazily
         names, rows = list(table.schema_arrow.names), table.metadata.num_rows
@@ -188,18 +197,29 @@ def table_columns(table: Any, target: str, *, where: str = "") -> tuple[list[str
         names, rows = list(table.column_names), table.num_rows
     else:
         names, rows = list(table.columns), len(table)
+    expected = features
     place = f" in partition {where!r}" if where else ""
     if target not in names:
         raise ValueError(f"no target column {target!r}{place}: columns {names}")
-    features = [column for column in names if column != target]
-    if not features:
+    found = [column for column in names if column != target]
+    if not found:
         raise ValueError(f"no feature columns{place} besides the target {target!r}")
     for name, kind in _non_numeric(table):
         raise ValueError(
             f"column {name!r}{place} holds {kind}, not numbers: every column is a feature or "
             f"the target {target!r}, read as float (integers and booleans are numbers too)"
         )
-    return features, rows
+    if expected is None or sorted(found) == sorted(expected):
+        return found if expected is None else expected, rows
+    missing = [column for column in expected if column not in found]
+    new = [column for column in found if column not in expected]
+    differs = (
+        f"{len(found)} feature columns where the first partition by id has {len(expected)}"
+        if len(found) != len(expected)
+        else "other feature columns than the first partition by id"
+    )
+    named = [f"missing {missing}" if missing else "", f"new {new}" if new else ""]
+    raise ValueError(f"partition {where!r} has {differs}: {'; '.join(filter(None, named))}")
 
 
 def _non_numeric(table: Any) -> list[tuple[str, str]]:
@@ -316,9 +336,14 @@ def streaming_threads() -> Iterator[int]:
 
 
 def read_partitions(
-    partitions: Mapping[str, PartitionLoader], target: str, order: list[str] | None = None
+    partitions: Mapping[str, PartitionLoader],
+    target: str,
+    order: list[str] | None = None,
+    *,
+    features: list[str] | None = None,
 ) -> Iterator[tuple[str, torch.Tensor, torch.Tensor]]:
-    """Load the partitions one at a time (in ``order``, or sorted by id) as ``(id, X, y)``.
+    """Load the partitions one at a time (in ``order``, or sorted by id) as ``(id, X, y)``,
+    X's columns those of ``features`` by name (by default :func:`feature_names`).
 
     X is a float32 ``(rows, features)`` tensor, column-major (``X.T`` is contiguous: see
     :func:`table_to_tensors`), and y a float32 ``(rows,)`` one, both the caller's to keep:
@@ -335,15 +360,18 @@ def read_partitions(
     names = sorted(partitions) if order is None else order
     # the caller's partition, the one it still holds while the next is handed over, those read
     blocks = _Recycled(keep=READ_AHEAD + 2)
+    if not names:
+        return
+    columns = feature_names(partitions, target) if features is None else features
 
     def load(name: str) -> tuple[str, torch.Tensor, torch.Tensor]:
         table = partitions[name]()
-        X, y = table_to_tensors(table, target, where=name, column_major=True, blocks=blocks)
+        X, y = table_to_tensors(
+            table, target, where=name, features=columns, column_major=True, blocks=blocks
+        )
         _release_arrow_memory(table)
         return name, X, y
 
-    if not names:
-        return
     with streaming_threads():
         if usable_cores() == 1:  # nothing to overlap with: a thread would only add switches
             for name in names:
@@ -371,10 +399,16 @@ in turn left the reader at 0.70-0.77 of the plain read)."""
 
 
 def column_chunks(
-    partitions: Mapping[str, PartitionLoader], target: str, order: list[str] | None = None
+    partitions: Mapping[str, PartitionLoader],
+    target: str,
+    order: list[str] | None = None,
+    *,
+    features: list[str] | None = None,
 ) -> Iterator[tuple[str, list[np.ndarray], np.ndarray]]:
     """The partitions' columns as Arrow decodes them (in ``order``, or sorted by id),
     :data:`ARROW_BLOCK_ROWS` rows at a time: ``(partition id, feature columns, target column)``,
+    the feature columns by name in the order of ``features`` (by default
+    :func:`feature_names`'s; a partition with other feature columns is refused by name),
     read-only numpy views of the decoded columns in their own dtype, for a consumer that copies
     them once to where it needs them (the streamed QR into its float64 block, the SGD stream
     into its shuffle buffer); :func:`read_partitions` gives float32 tensors instead.
@@ -384,18 +418,28 @@ def column_chunks(
     :func:`streaming_threads`); closing this stops that thread.
     """
     names = sorted(partitions) if order is None else order
-    chunks = _decoded_chunks(partitions, target, names)
+    if features is None and names:
+        features = feature_names(partitions, target)
+    chunks = _decoded_chunks(partitions, target, names, features or [])
     yield from chunks if usable_cores() == 1 else _in_background(chunks, ahead=DECODED_AHEAD)
 
 
+def feature_names(partitions: Mapping[str, PartitionLoader], target: str) -> list[str]:
+    """The feature columns of the partitions, in the order every stream reads them: those of
+    the first partition by id, whatever share, order or epoch reads them (a rank, a shuffled
+    epoch, the exact solve and the model all see the same columns in the same places)."""
+    first = min(partitions)
+    return table_columns(partitions[first](), target, where=first)[0]
+
+
 def _decoded_chunks(
-    partitions: Mapping[str, PartitionLoader], target: str, order: list[str]
+    partitions: Mapping[str, PartitionLoader], target: str, order: list[str], features: list[str]
 ) -> Iterator[tuple[str, list[np.ndarray], np.ndarray]]:
     """``(partition id, feature columns, target column)`` for each decoded chunk of the
-    partitions in ``order`` (see :func:`_column_chunks`)."""
+    partitions in ``order`` (see :func:`_column_chunks`), the feature columns ``features``."""
     for name in order:
         table = partitions[name]()
-        features, _rows = table_columns(table, target, where=name)
+        table_columns(table, target, where=name, features=features)
         for columns, target_column in _column_chunks(table, features, target):
             yield name, columns, target_column
         _release_arrow_memory(table)
@@ -528,6 +572,12 @@ class PartitionSource:
     def _share(self, rank: int) -> list[str]:
         return sorted(self.partitions)[rank :: self.world_size]
 
+    @functools.cached_property
+    def features(self) -> list[str]:
+        """The feature columns, in the order every epoch and rank reads them
+        (:func:`feature_names`)."""
+        return feature_names(self.partitions, self.target)
+
     @property
     def share(self) -> list[str]:
         """This rank's partition ids: every ``world_size``-th (sorted by id) from ``rank``."""
@@ -572,7 +622,8 @@ class PartitionSource:
         ("partition 'part-3', row 17, column 'x2': nan"), or None. A pass over the partitions,
         made only when a loss is not finite."""
         offsets: dict[str, int] = collections.Counter()
-        with contextlib.closing(column_chunks(self.partitions, self.target, self.share)) as chunks:
+        chunks = column_chunks(self.partitions, self.target, self.share, features=self.features)
+        with contextlib.closing(chunks):
             for name, columns, target_column in chunks:
                 values = [*columns, target_column]
                 where = first_non_finite(values)
@@ -580,8 +631,7 @@ class PartitionSource:
                     offsets[name] += len(target_column)
                     continue
                 row, index = where
-                features, _rows = table_columns(self.partitions[name](), self.target)
-                column = [*features, self.target][index]
+                column = [*self.features, self.target][index]
                 return (
                     f"partition {name!r}, row {offsets[name] + row}, column {column!r}: "
                     f"{values[index][row]}"
@@ -623,17 +673,12 @@ class PartitionSource:
         waiting: np.ndarray | None = None  # (features + 1, capacity): y is the last row
         blocks: _Recycled | None = None
         held = 0
-        chunks = column_chunks(self.partitions, self.target, order)  # decoded ahead (2+ cores)
+        chunks = column_chunks(self.partitions, self.target, order, features=self.features)
         try:
-            for name, columns, target_column in chunks:
-                if waiting is None:
+            for _name, columns, target_column in chunks:
+                if waiting is None:  # (column_chunks refuses a partition with other columns)
                     waiting = np.empty((len(columns) + 1, capacity), dtype=np.float32)
                     blocks = _Recycled()
-                elif len(columns) != len(waiting) - 1:
-                    raise ValueError(
-                        f"partition {name!r} has {len(columns)} feature columns where the "
-                        f"ones before it have {len(waiting) - 1}"
-                    )
                 start = 0
                 while start < len(target_column):
                     take = min(capacity - held, len(target_column) - start)
@@ -654,7 +699,8 @@ class PartitionSource:
             yield shuffled[:-1].T, shuffled[-1]
 
     def _whole(self, order: list[str]) -> Iterator[Batch]:
-        parts = [(X, y) for _name, X, y in read_partitions(self.partitions, self.target, order)]
+        reads = read_partitions(self.partitions, self.target, order, features=self.features)
+        parts = [(X, y) for _name, X, y in reads]
         if parts:
             yield self._move(torch.cat([X for X, _ in parts]), torch.cat([y for _, y in parts]))
 
