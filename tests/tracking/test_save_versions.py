@@ -60,3 +60,34 @@ def test_processes_reserving_the_same_session_id_together_get_distinct_versions(
     assert len(versions) == 80
     assert len(set(versions)) == 80
     assert min(versions) == session_id
+
+
+def test_a_file_written_before_its_dataset_was_versioned_becomes_its_first_version(
+    tmp_path: Path,
+) -> None:
+    import os
+
+    from kedro.io import Version
+    from kedro_datasets.json import JSONDataset
+
+    from linear_nets.tracking.save_versions import adopt_unversioned
+
+    old = tmp_path / "data" / "solution.json"
+    old.parent.mkdir(parents=True)
+    old.write_text('{"w": 1}')
+    os.utime(old, (1_700_000_000.123, 1_700_000_000.123))  # 2023-11-14T22:13:20.123Z
+    elsewhere = f"memory://{tmp_path}/x.json"  # not a local file: left alone
+    missing = tmp_path / "data" / "absent.json"
+
+    lines = adopt_unversioned([str(old), elsewhere, str(missing)], tmp_path)
+
+    assert lines == [
+        f"{old} was written before it was versioned: kept as version 2023-11-14T22.13.20.123Z"
+    ]
+    assert (old / "2023-11-14T22.13.20.123Z" / "solution.json").read_text() == '{"w": 1}'
+    assert adopt_unversioned([str(old)], tmp_path) == []  # a folder now: nothing to do
+    # the versioned dataset now saves beside it and loads the old file as an earlier version
+    JSONDataset(filepath=str(old), version=Version(None, "2026-12-07T05.40.00.000Z")).save({"w": 2})
+    assert JSONDataset(filepath=str(old), version=Version(None, None)).load() == {"w": 2}
+    earlier = Version("2023-11-14T22.13.20.123Z", None)
+    assert JSONDataset(filepath=str(old), version=earlier).load() == {"w": 1}

@@ -97,8 +97,14 @@ class MlflowTrackingHook:
 
         project = Path(run_params.get("project_path") or self._project)
         save_version = save_versions.reserve(str(run_params["run_id"]), project)
-        for name in sorted(pipeline.all_outputs()):
-            compat.pin_save_and_load_version(catalog.get(name), save_version)
+        outputs = {name: catalog.get(name) for name in sorted(pipeline.all_outputs())}
+        configs = catalog.to_config()[0]
+        versioned = [configs[name] for name in outputs if configs.get(name, {}).get("versioned")]
+        paths = [config["filepath"] for config in versioned if "filepath" in config]
+        for line in save_versions.adopt_unversioned(paths, project):
+            logger.warning("%s", line)
+        for dataset in outputs.values():
+            compat.pin_save_and_load_version(dataset, save_version)
         if self._run is not None:  # a run of this process that never came back (interrupted)
             self._end(self._run, "KILLED", "interrupted")
         names = run_params.get("pipeline_names") or ["__default__"]

@@ -12,10 +12,11 @@ alone keeps its session id.
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from kedro.io.core import VERSION_FORMAT
+from kedro.io.core import VERSION_FORMAT, get_protocol_and_path
 
 from linear_nets.tracking.store import locked
 
@@ -39,6 +40,34 @@ def reserve(session_id: str, project_path: Path) -> str:
             version = _format(last + timedelta(milliseconds=1))
         path.write_text(version + "\n")
     return version
+
+
+def adopt_unversioned(filepaths: Iterable[str], project_path: Path) -> list[str]:
+    """Make each plain file found at a versioned dataset's path (written there before that
+    dataset was versioned) the dataset's version of the file's modification time, where Kedro
+    would refuse to save ("a file with the same name already exists"), under the lock
+    :func:`reserve` takes. Only local paths; returns a line per file moved.
+    """
+    local = []
+    for filepath in filepaths:
+        protocol, path = get_protocol_and_path(filepath)
+        if protocol == "file" and Path(path).is_file():
+            local.append(Path(path))
+    moved = []
+    if not local:
+        return moved
+    with locked(Path(project_path) / LAST_VERSION_FILE):
+        for path in local:
+            if not path.is_file():  # another run moved it meanwhile
+                continue
+            modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+            version = _format(modified.replace(tzinfo=None))
+            aside = path.with_name(f"{path.name}.unversioned")
+            path.rename(aside)
+            (path / version).mkdir(parents=True)
+            aside.rename(path / version / path.name)
+            moved.append(f"{path} was written before it was versioned: kept as version {version}")
+    return moved
 
 
 def _parse(version: str) -> datetime | None:
