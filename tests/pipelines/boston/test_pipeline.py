@@ -200,8 +200,9 @@ def test_pipeline_is_registered_as_default():
 def test_a_run_failing_after_evaluation_logs_no_metrics_and_registers_no_model(
     kedro_project: Path,
 ):
-    # a file where the last plot's version folders go makes the final node fail on save
-    (kedro_project / "data/08_reporting/boston_residuals.png").write_text("in the way\n")
+    # a dangling link where the last plot's version folders go makes the final node fail on
+    # save (a plain file there would be kept as the dataset's first version instead)
+    (kedro_project / "data/08_reporting/boston_residuals.png").symlink_to(kedro_project / "gone")
     with pytest.raises(Exception, match="boston_residuals"):
         run_pipeline(kedro_project, "boston", params={"boston": {"train": {"epochs": 20}}})
 
