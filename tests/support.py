@@ -34,6 +34,19 @@ def run_pipeline(
         return session.run(pipeline_names=[pipeline])
 
 
+def parquet_partitions(folder: Path) -> Any:
+    """synthetic_large's kind of partitioned dataset (pandas Parquet partitions replaced by each
+    save) at ``folder``."""
+    from linear_nets.datasets.partitioned_space import SpaceCheckedPartitionedDataset
+
+    return SpaceCheckedPartitionedDataset(
+        path=str(folder),
+        dataset="pandas.ParquetDataset",
+        filename_suffix=".parquet",
+        overwrite=True,
+    )
+
+
 def latest_output(project: Path, relpath: str) -> Path:
     """The file a run wrote at ``relpath``: for a versioned dataset, the file in the newest
     version folder (``relpath/<version>/<name>``); otherwise the plain file."""

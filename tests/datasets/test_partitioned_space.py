@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from linear_nets.datasets.partitioned_space import SpaceCheckedPartitionedDataset
+from tests.support import parquet_partitions
 
 # Another process: saves its own partition into the folder, and with "hold" keeps it.
 OTHER_RUN = """
@@ -28,15 +28,6 @@ if sys.argv[2:] == ["hold"]:
 """
 
 
-def _dataset(folder: Path) -> SpaceCheckedPartitionedDataset:
-    return SpaceCheckedPartitionedDataset(
-        path=str(folder),
-        dataset="pandas.ParquetDataset",
-        filename_suffix=".parquet",
-        overwrite=True,
-    )
-
-
 def _other_run(folder: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", OTHER_RUN, str(folder), *args],
@@ -48,7 +39,7 @@ def _other_run(folder: Path, *args: str) -> subprocess.Popen:
 
 def test_a_second_run_waits_until_the_first_is_done_with_the_folder(tmp_path: Path) -> None:
     folder = tmp_path / "parts"
-    ours = _dataset(folder)
+    ours = parquet_partitions(folder)
     ours.save({"ours": pd.DataFrame({"x": [1.0], "y": [1.0]})})
     other = _other_run(folder)
     try:
@@ -57,14 +48,14 @@ def test_a_second_run_waits_until_the_first_is_done_with_the_folder(tmp_path: Pa
         assert other.poll() is None  # waiting: our partitions are still there for us to read
         assert list(ours.load()) == ["ours"]
         # another catalog of this same process shares the hold instead of waiting for it
-        assert list(_dataset(folder).load()) == ["ours"]
+        assert list(parquet_partitions(folder).load()) == ["ours"]
         ours.release()  # what Kedro does after the last node that reads it
         out, err = other.communicate(timeout=120)
     finally:
         other.kill()
     assert other.returncode == 0 and out.strip() == "saved"
     assert "Waiting for another process that is using" in err and f"{folder}.lock" in err
-    assert list(_dataset(folder).load()) == ["theirs"]
+    assert list(parquet_partitions(folder).load()) == ["theirs"]
 
 
 def test_a_run_that_dies_gives_the_folder_back(tmp_path: Path) -> None:
@@ -76,7 +67,7 @@ def test_a_run_that_dies_gives_the_folder_back(tmp_path: Path) -> None:
         holder.kill()  # SIGKILL: no clean-up code runs, the OS drops its lock
         holder.wait(timeout=60)
         started = time.monotonic()
-        assert list(_dataset(folder).load()) == ["theirs"]
+        assert list(parquet_partitions(folder).load()) == ["theirs"]
         assert time.monotonic() - started < 5
     finally:
         holder.kill()

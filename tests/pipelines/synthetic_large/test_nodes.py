@@ -11,7 +11,6 @@ import torch
 from kedro.io.core import DatasetError
 from pydantic import ValidationError
 
-from linear_nets.datasets.partitioned_space import SpaceCheckedPartitionedDataset
 from linear_nets.engine import least_squares
 from linear_nets.pipelines.synthetic_large.nodes import (
     LargeDataConfig,
@@ -21,23 +20,15 @@ from linear_nets.pipelines.synthetic_large.nodes import (
     solve_streamed_least_squares,
     true_weights,
 )
+from tests.support import parquet_partitions
 
 SMALL = {"n": 10_000, "d": 4, "partition_rows": 2_500, "noise": 0.5, "seed": 3}
 
 
-def _dataset(folder: Path) -> SpaceCheckedPartitionedDataset:
-    return SpaceCheckedPartitionedDataset(
-        path=str(folder),
-        dataset="pandas.ParquetDataset",
-        filename_suffix=".parquet",
-        overwrite=True,
-    )
-
-
 def _write(folder: Path, **change) -> dict:
     params = LargeDataConfig(**{**SMALL, **change})
-    _dataset(folder).save(generate_large_data(params))
-    return _dataset(folder).load()
+    parquet_partitions(folder).save(generate_large_data(params))
+    return parquet_partitions(folder).load()
 
 
 def test_the_same_parameters_give_the_same_bytes(tmp_path: Path) -> None:
@@ -76,7 +67,7 @@ def test_generation_holds_one_partition_at_a_time(tmp_path: Path) -> None:
     partitions = generate_large_data(params)  # callables: nothing made yet
     tracemalloc.start()
     try:
-        _dataset(tmp_path / "parts").save(partitions)
+        parquet_partitions(tmp_path / "parts").save(partitions)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
