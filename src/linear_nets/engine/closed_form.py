@@ -32,6 +32,7 @@ from linear_nets.engine.sources import (
     PartitionLoader,
     column_chunks,
     feature_names,
+    first_non_finite,
     streaming_threads,
 )
 
@@ -187,15 +188,18 @@ class NonFiniteValueError(ValueError):
         self.row, self.index, self.value, self.partition = row, index, value, partition
 
 
-def _non_finite(block: torch.Tensor, first_row: int) -> NonFiniteValueError:
-    """The error naming the first row of a chunk's block ``[1 X y]ᵀ`` that holds a value that is
-    not finite, and its leftmost such column."""
-    bad = ~torch.isfinite(block)
-    row = int(torch.nonzero(bad.any(0))[0])
-    index = int(torch.nonzero(bad[:, row])[0]) - 1  # the block's first row is the intercept
-    features = len(block) - 2
-    column = "the target" if index == features else f"feature {index}"
-    return NonFiniteValueError(first_row + row, index, float(block[index + 1, row]), column)
+def _non_finite(block: torch.Tensor, first_row: int) -> ValueError:
+    """The error for a chunk's block ``[1 X y]ᵀ`` whose R is not finite: the first row that holds
+    a value that is not finite and its leftmost such column, or, when every value is finite,
+    values so large that the factorisation overflows float64."""
+    columns = list(block[1:].cpu().numpy())  # its first row is the intercept's ones
+    where = first_non_finite(columns)
+    if where is None:
+        last = first_row + block.shape[1] - 1
+        return ValueError(f"rows {first_row}-{last}: values so large that float64 overflows")
+    row, index = where
+    column = "the target" if index == len(columns) - 1 else f"feature {index}"
+    return NonFiniteValueError(first_row + row, index, float(columns[index][row]), column)
 
 
 @dataclass(frozen=True)

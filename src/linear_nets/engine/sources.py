@@ -90,15 +90,15 @@ class TensorSource:
     def find_non_finite(self) -> str | None:
         """Where the first NaN or infinite value of the data is ("row 3, the target: nan"),
         or None. A pass over the data, made only when a loss is not finite."""
-        columns = self.X.reshape(self.n, -1)
+        columns = list(self.X.reshape(self.n, -1).T.cpu().numpy())
         if self.y.is_floating_point():  # class labels are integers: always finite
-            columns = torch.cat([columns, self.y.reshape(self.n, -1).to(columns.dtype)], 1)
-        bad = torch.nonzero(~torch.isfinite(columns))  # row-major: the first row, then column
-        if len(bad) == 0:
+            columns += list(self.y.reshape(self.n, -1).T.cpu().numpy())
+        where = first_non_finite(columns)
+        if where is None:
             return None
-        row, column = bad[0].tolist()
+        row, column = where
         label = f"feature {column}" if column < self.X[0].numel() else "the target"
-        return f"row {row}, {label}: {columns[row, column].item()}"
+        return f"row {row}, {label}: {columns[column][row]}"
 
     def __iter__(self) -> Iterator[Batch]:
         if self.batch_size == self.n:
